@@ -1,0 +1,3 @@
+"""framegen: animate images by frame interpolation."""
+
+__version__ = "0.1.0"

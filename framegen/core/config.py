@@ -1,0 +1,36 @@
+"""One source of truth for options: pydantic models hold defaults and validation.
+
+Precedence: command-line flags > `--config FILE` (TOML) > the model's defaults. Each stage writes the
+resolved config into its manifest (`parameters`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from framegen.core.errors import InputError, UsageError
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def resolve_config(cls: type[C], flags: dict[str, Any], config_file: Path | None = None) -> C:
+    """Build `cls` from the config file (if any) overridden by the flags that were given (not None)."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            values.update(tomllib.loads(Path(config_file).read_text()))
+        except FileNotFoundError:
+            raise InputError(f"{config_file}: config file not found") from None
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise InputError(f"{config_file}: not a readable TOML config ({e})") from None
+    values.update({key: value for key, value in flags.items() if value is not None})
+    try:
+        return cls.model_validate(values)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise UsageError(f"invalid value for {where.replace('_', '-')}: {first['msg']}") from None

@@ -1,0 +1,76 @@
+"""Where framegen talks: results on stdout, logs and progress bars on stderr.
+
+Progress bars are off with `-q` and whenever stderr is not a terminal (CI, pipes, log files).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+stderr = Console(stderr=True, highlight=False)
+_verbosity = 0  # -1 quiet, 0 normal, 1 verbose
+
+
+def set_verbosity(level: int) -> None:
+    global _verbosity
+    _verbosity = level
+
+
+def log(message: str) -> None:
+    """A progress message for the user (stderr); silent with -q."""
+    if _verbosity >= 0:
+        stderr.print(message)
+
+
+def debug(message: str) -> None:
+    """Detail only shown with -v."""
+    if _verbosity >= 1:
+        stderr.print(f"[dim]{message}[/dim]")
+
+
+def result(message: str) -> None:
+    """What the command produced (stdout): where it wrote, the numbers it measured."""
+    print(message, flush=True)
+
+
+class RateColumn(ProgressColumn):
+    """Items per second, e.g. `412.3 frames/s`."""
+
+    def __init__(self, unit: str):
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.1f} {self.unit}/s", style="cyan")
+
+
+def progress(*extra_columns, unit: str = "it") -> Progress:
+    """A rich progress bar on stderr with rate and ETA; disabled when quiet or not a TTY.
+
+    `extra_columns` are rich columns such as TextColumn("{task.fields[loss]}") for live losses.
+    """
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(unit),
+        *extra_columns,
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=_verbosity < 0 or not sys.stderr.isatty(),
+        transient=False,
+    )

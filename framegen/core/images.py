@@ -1,0 +1,85 @@
+"""Image files in and out. At this boundary images are `uint8 (H, W, 3) RGB` or `uint8 (H, W, 4) RGBA`.
+
+Reading converts what can be converted (16-bit, grayscale, palette, CMYK) and refuses the rest with
+one clear InputError line. A header check refuses images too large to hold in memory before decoding.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from framegen.core.errors import InputError, UsageError
+from framegen.core.manifest import atomic_write_bytes
+
+MAX_PIXELS = 64_000_000  # 8000 x 8000; a 3840 x 2160 frame is 8.3 M
+
+
+def read_image(path: Path, keep_alpha: bool = True) -> np.ndarray:
+    """Decode an image file to uint8 RGB (H, W, 3), or RGBA (H, W, 4) when it has alpha and keep_alpha."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected an image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            if image.width * image.height > MAX_PIXELS:
+                raise InputError(
+                    f"{path}: {image.width}x{image.height} is larger than framegen handles "
+                    f"({MAX_PIXELS // 1_000_000} megapixels); scale it down first"
+                )
+            image.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{path}: not a readable image") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{path}: corrupt or truncated image ({e})") from None
+    return _to_rgb(image, keep_alpha, path)
+
+
+def _to_rgb(image: Image.Image, keep_alpha: bool, path: Path) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale to 8 bits
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        gray = np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    try:
+        converted = image.convert("RGBA" if has_alpha and keep_alpha else "RGB")
+    except (ValueError, OSError) as e:
+        raise InputError(f"{path}: image mode {image.mode} cannot be converted to RGB ({e})") from None
+    return np.ascontiguousarray(np.asarray(converted, dtype=np.uint8))
+
+
+def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
+    """PNG bytes of a uint8 RGB(A) image; level 1 is fast and still lossless."""
+    if image.ndim == 3 and image.shape[2] == 4:
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    else:
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:
+        raise InputError("could not encode PNG")
+    return data.tobytes()
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write a uint8 RGB(A) image as PNG, atomically."""
+    try:
+        atomic_write_bytes(Path(path), encode_png(image))
+    except OSError as e:
+        raise UsageError(f"{path}: cannot write ({e.strerror})") from None
+
+
+def read_png_fast(path: Path) -> np.ndarray:
+    """Decode a PNG that framegen wrote itself (frames folders) with OpenCV: uint8 (H, W, 3) RGB."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"{path}: missing or unreadable frame")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -1,0 +1,163 @@
+"""Manifests: the JSON file each stage writes last, and the next stage reads first.
+
+Every manifest carries `schema` + integer `schema_version`, the framegen version, the command line, the
+resolved parameters and a reference to its upstream manifest (path relative to this manifest's folder,
+plus sha256). Paths inside a manifest are relative so a folder can be moved; a reader resolves them with
+`resolve_inside`, which refuses anything that points outside the folder. Writes are atomic (temp file +
+os.replace), so an interrupted stage never leaves a half-written manifest.
+
+Each stage defines its own manifest model next to its code (extract.py, scenes.py, dataset.py, ...), as a
+subclass of `Manifest` with its `SCHEMA` and `SCHEMA_VERSION`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from framegen import __version__
+from framegen.core.errors import InputError
+
+MANIFEST_NAME = "manifest.json"
+
+
+class UpstreamRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str  # relative to the folder of the manifest that holds this reference
+    sha256: str
+
+
+class Manifest(BaseModel):
+    """Fields every stage's manifest shares. Subclasses set SCHEMA and SCHEMA_VERSION."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    SCHEMA: ClassVar[str] = "framegen/manifest"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    schema_name: str = Field(alias="schema")
+    schema_version: int
+    framegen_version: str
+    created: str
+    command: list[str]
+    parameters: dict[str, Any]
+    upstream: UpstreamRef | None = None
+
+    @classmethod
+    def header(cls, parameters: dict[str, Any], upstream: UpstreamRef | None = None) -> dict[str, Any]:
+        """The shared fields for a new manifest of this stage, filled from the running process."""
+        return dict(
+            schema=cls.SCHEMA,
+            schema_version=cls.SCHEMA_VERSION,
+            framegen_version=__version__,
+            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            command=list(sys.argv),
+            parameters=parameters,
+            upstream=upstream,
+        )
+
+
+M = TypeVar("M", bound=Manifest)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a torn one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(manifest: Manifest, folder: Path, name: str = MANIFEST_NAME) -> Path:
+    path = Path(folder) / name
+    text = manifest.model_dump_json(by_alias=True, indent=2)
+    atomic_write_bytes(path, text.encode() + b"\n")
+    return path
+
+
+def manifest_path(path: Path, name: str = MANIFEST_NAME) -> Path:
+    """`path` may be the manifest file itself or the folder that holds it."""
+    path = Path(path)
+    return path / name if path.is_dir() else path
+
+
+def read_manifest(cls: type[M], path: Path, name: str = MANIFEST_NAME) -> M:
+    """Load and validate a manifest of stage `cls`; every failure is one clear InputError line."""
+    file = manifest_path(path, name)
+    if not file.exists():
+        raise InputError(f"{file}: no {cls.SCHEMA} manifest here (run the previous stage first)")
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{file}: not a readable JSON manifest ({e})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{file}: not a framegen manifest")
+    if data.get("schema") != cls.SCHEMA:
+        raise InputError(f"{file}: expected a {cls.SCHEMA} manifest, found {data.get('schema')!r}")
+    if data.get("schema_version") != cls.SCHEMA_VERSION:
+        raise InputError(
+            f"{file}: {cls.SCHEMA} schema_version {data.get('schema_version')!r} is not supported by "
+            f"framegen {__version__} (it reads version {cls.SCHEMA_VERSION}); rerun the stage that wrote "
+            "it with this framegen, or use the framegen version that wrote it"
+        )
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise InputError(f"{file}: invalid manifest field {where}: {first['msg']}") from None
+
+
+def resolve_inside(folder: Path, relative: str) -> Path:
+    """Resolve a path read from a manifest; refuse one that leaves the manifest's folder."""
+    root = Path(folder).resolve()
+    target = (root / relative).resolve()
+    if not target.is_relative_to(root):
+        raise InputError(f"{folder}: manifest path {relative!r} points outside its folder; refusing it")
+    return target
+
+
+def upstream_ref(folder: Path, upstream_manifest: Path) -> UpstreamRef:
+    """Reference from a manifest written in `folder` to the upstream manifest file it was made from."""
+    upstream_manifest = Path(upstream_manifest).resolve()
+    relative = os.path.relpath(upstream_manifest, Path(folder).resolve())
+    return UpstreamRef(path=Path(relative).as_posix(), sha256=sha256_file(upstream_manifest))
+
+
+def check_upstream(manifest: Manifest, folder: Path) -> Path:
+    """Verify that the upstream manifest is still the one this manifest was made from; return its path."""
+    if manifest.upstream is None:
+        raise InputError(f"{folder}: manifest has no upstream reference")
+    path = (Path(folder) / manifest.upstream.path).resolve()
+    if not path.exists():
+        raise InputError(f"{folder}: upstream manifest {manifest.upstream.path} is missing")
+    if sha256_file(path) != manifest.upstream.sha256:
+        raise InputError(
+            f"{folder}: upstream manifest {manifest.upstream.path} changed since this stage ran "
+            "(sha256 differs); rerun this stage with --overwrite"
+        )
+    return path
