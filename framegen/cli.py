@@ -10,13 +10,12 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-import click
 import typer
 
 from framegen import __version__
 from framegen.commands import COMMANDS
 from framegen.core import console
-from framegen.core.errors import EXIT_INTERRUPTED, FramegenError
+from framegen.core.errors import EXIT_FILESYSTEM, EXIT_INTERRUPTED, FramegenError
 
 app = typer.Typer(
     name="framegen",
@@ -61,12 +60,12 @@ def run_cli(argv: list[str] | None = None) -> int:
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="framegen")
         return rv if isinstance(rv, int) else 0
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return e.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         console.stderr.print("Stopped.")
         return EXIT_INTERRUPTED
-    except click.ClickException as e:
+    except typer.TyperException as e:  # bad options or arguments: Typer's usage message, exit 2
         if _debug:
             raise
         e.show()
@@ -75,6 +74,11 @@ def run_cli(argv: list[str] | None = None) -> int:
         if _debug:
             raise
         return _fail(str(e), e.exit_code)
+    except OSError as e:  # the file system refused: disk full, read-only folder, permissions
+        if _debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        return _fail(f"{where}{e.strerror or e}", EXIT_FILESYSTEM)
     except Exception as e:  # a bug: one line, the traceback with --debug
         if _debug:
             raise

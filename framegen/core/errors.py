@@ -4,7 +4,8 @@ Exit codes (documented in the README):
     0   ok
     1   internal error (a bug: please report it, rerun with --debug for the traceback)
     2   usage: bad option values, an output folder that is not empty, a folder another process holds
-    3   bad input: a missing, unreadable or corrupt file, a manifest of an unknown version
+    3   bad input: a missing, unreadable or corrupt file, a manifest of an unknown version; also a file
+        that cannot be written (disk full, read-only folder), reported with the operating system's reason
     4   an external tool failed (ffmpeg)
     130 interrupted (Ctrl-C)
 """
@@ -28,4 +29,5 @@ class ExternalToolError(FramegenError):
     exit_code = 4
 
 
+EXIT_FILESYSTEM = 3
 EXIT_INTERRUPTED = 130

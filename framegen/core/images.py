@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from framegen.core.errors import InputError, UsageError
+from framegen.core.errors import InputError
 from framegen.core.manifest import atomic_write_bytes
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000; a 3840 x 2160 frame is 8.3 M
@@ -71,10 +71,7 @@ def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
 
 def write_png(path: Path, image: np.ndarray) -> None:
     """Write a uint8 RGB(A) image as PNG, atomically."""
-    try:
-        atomic_write_bytes(Path(path), encode_png(image))
-    except OSError as e:
-        raise UsageError(f"{path}: cannot write ({e.strerror})") from None
+    atomic_write_bytes(Path(path), encode_png(image))
 
 
 def read_png_fast(path: Path) -> np.ndarray:
