@@ -1,0 +1,522 @@
+"""Synthetic training windows with exact ground truth: the library behind `framegen synth`.
+
+A scene is a background and a few layers that move along smooth random trajectories (translation,
+rotation, scale and a slight non-rigid wobble), occlude each other and enter or leave the frame. Layers
+look like flat-colour cartoon shapes with dark outlines (polygons, ellipses, blobs, thick strokes) or like
+shapes cut from textures: real images from `--textures`, else procedural noise, gradients and stripes.
+
+A scene is a pure function of (seed, scene index, t), with t continuous and running from 0 to 1 across
+the window: `Scene.render(t)` is the exact ground truth at any t. Frame k of a stored window is
+`render(k / (T - 1))`, and the in-between at any other t is one call away.
+
+Per window, drawn from the scene's own RNG:
+- held frames "on twos" (`hold_rate`): frames 2j and 2j+1 show the drawing of time 2j / (T - 1);
+- a global lighting change (`lighting`): brightness and colour gains that drift across the window;
+- motion blur (`motion_blur`): the frame at t averages the scene over a shutter interval around t.
+
+Speed: each layer is drawn once per scene as a premultiplied RGBA sprite and warped per frame by an
+affine over its bounding box only (cv2.warpAffine), or by cv2.remap for wobbling layers.
+
+`write_synth_dataset` writes the dataset format of framegen.core.dataset (kind "synthetic") with worker
+processes; each window has its own seed (seed, index), so the bytes do not depend on the worker count.
+`SynthDataset` renders the same windows on the fly inside a training loader.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+import multiprocessing
+import os
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal
+
+import cv2
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from framegen.core import console
+from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo, open_split
+from framegen.core.errors import InputError
+from framegen.core.images import read_image
+from framegen.core.manifest import MANIFEST_NAME, upstream_ref
+from framegen.core.workspace import stage_output
+
+Motion = Literal["small", "medium", "large", "mixed"]
+
+# Distance a layer's centre travels across the whole window, as a fraction of the frame size (log-uniform).
+# At 256 px: small 0.5-13 px (sub-pixel to ~2 px a frame over 8 frames), medium 13-64 px, large 64-154 px.
+TRAVEL = {"small": (0.002, 0.05), "medium": (0.05, 0.25), "large": (0.25, 0.6)}
+# Rotation (radians) and log-scale change across the window, per motion size.
+SPIN = {"small": 0.03, "medium": 0.4, "large": 1.2}
+ZOOM = {"small": 0.02, "medium": 0.2, "large": 0.5}
+MIXED_WEIGHTS = {"small": 0.3, "medium": 0.4, "large": 0.3}  # motion="mixed": each layer draws its size
+
+MAX_TEXTURES = 128  # images kept in memory from --textures (evenly spread over the sorted list)
+TEXTURE_SIDE = 512  # their longest side after downscaling
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+BLUR_SAMPLES = 5  # renders averaged over the shutter interval
+CHUNK = 4  # windows per task sent to a worker process
+TRANSPARENT = (0, 0, 0, 1)  # a sprite pixel outside the sprite: no colour, full transparency
+
+
+class SynthConfig(BaseModel):
+    """Options of `framegen synth` and of `SynthDataset`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    windows: int = Field(1000, ge=1)
+    size: int = Field(256, ge=32, le=2048)
+    length: int = Field(8, ge=2, le=64)
+    seed: int = Field(0, ge=0)
+    motion: Motion = "mixed"
+    hold_rate: float = Field(0.0, ge=0.0, le=1.0)  # fraction of windows animated on twos
+    lighting: float = Field(0.0, ge=0.0, le=1.0)  # fraction of windows whose lighting changes
+    motion_blur: float = Field(0.0, ge=0.0, le=1.0)  # fraction of windows with motion blur
+    val_fraction: float = Field(0.05, ge=0.0, lt=1.0)
+    textures: Path | None = None  # a folder of images (recursive) or a framegen dataset folder
+    workers: int | None = Field(None, ge=1)  # None: every core this process may use
+
+
+# ---------------------------------------------------------------------------------------------- textures
+
+
+def load_textures(folder: Path) -> list[np.ndarray]:
+    """Up to MAX_TEXTURES images as uint8 (h, w, 3) RGB, longest side <= TEXTURE_SIDE, in a fixed order.
+
+    `folder` is a folder of PNG/JPEG images (searched recursively) or a framegen dataset folder, whose
+    window frames are used.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such textures folder")
+    if (folder / MANIFEST_NAME).exists():
+        return _dataset_textures(folder)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise InputError(f"{folder}: no PNG or JPEG images found (searched subfolders too)")
+    return [_shrink(read_image(path, keep_alpha=False)) for path in _spread(files, MAX_TEXTURES)]
+
+
+def _dataset_textures(folder: Path) -> list[np.ndarray]:
+    """The first frame of windows spread over a dataset's splits."""
+    frames = []
+    for split in ("train", "val"):
+        _, array = open_split(folder, split)  # uint8 (N, T, H, W, 3), memory-mapped
+        frames += [array[i, 0] for i in range(len(array))]
+    if not frames:
+        raise InputError(f"{folder}: dataset holds no windows to use as textures")
+    return [_shrink(np.array(frame)) for frame in _spread(frames, MAX_TEXTURES)]
+
+
+def _spread(items: list, count: int) -> list:
+    """At most `count` items, evenly spread over the list."""
+    if len(items) <= count:
+        return items
+    return [items[i * len(items) // count] for i in range(count)]
+
+
+def _shrink(image: np.ndarray) -> np.ndarray:
+    scale = TEXTURE_SIDE / max(image.shape[:2])
+    if scale >= 1:
+        return np.ascontiguousarray(image)
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _crop(rng: np.random.Generator, image: np.ndarray, side: int) -> np.ndarray:
+    """A random square crop of `image` resized to uint8 (side, side, 3)."""
+    h, w = image.shape[:2]
+    crop = max(1, int(min(h, w) * rng.uniform(0.3, 1.0)))
+    top, left = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
+    patch = image[top : top + crop, left : left + crop]
+    interpolation = cv2.INTER_AREA if crop > side else cv2.INTER_LINEAR
+    return cv2.resize(patch, (side, side), interpolation=interpolation)
+
+
+def _colour(rng: np.random.Generator, saturation=(0.35, 1.0), value=(0.45, 1.0)) -> np.ndarray:
+    """A random RGB colour, float (3,) in [0, 255]."""
+    rgb = colorsys.hsv_to_rgb(rng.random(), rng.uniform(*saturation), rng.uniform(*value))
+    return np.array(rgb, np.float32) * 255
+
+
+def _procedural(rng: np.random.Generator, side: int, weights=(0.25, 0.25, 0.25, 0.25)) -> np.ndarray:
+    """A procedural texture: uint8 (side, side, 3) of noise, a gradient, stripes or a checker (`weights`)."""
+    kind = rng.choice(["noise", "gradient", "stripes", "checker"], p=weights)
+    if kind == "noise":  # value noise: octaves of random grids summed at 64 px, then upsampled
+        pattern = np.zeros((64, 64), np.float32)
+        for octave in range(1, 5):
+            grid = rng.random((2**octave + 1,) * 2, dtype=np.float32)
+            pattern += cv2.resize(grid, (64, 64), interpolation=cv2.INTER_CUBIC) * 0.5**octave
+        pattern = cv2.resize(pattern, (side, side), interpolation=cv2.INTER_CUBIC)
+    else:
+        angle = rng.uniform(0, np.pi)
+        ramp = np.linspace(0, 1, side, dtype=np.float32)
+        along = ramp[None, :] * np.float32(np.cos(angle)) + ramp[:, None] * np.float32(np.sin(angle))
+        if kind == "gradient":
+            pattern = along
+        else:
+            frequency = np.float32(rng.uniform(3, 12) * np.pi)
+            pattern = np.sin(along * frequency)
+            if kind == "checker":
+                across = ramp[:, None] * np.float32(np.cos(angle)) - ramp[None, :] * np.float32(np.sin(angle))
+                pattern *= np.sin(across * frequency)
+            pattern = np.clip(pattern * np.float32(rng.uniform(1, 6)), -1, 1)  # soft waves to hard stripes
+    low, high = float(pattern.min()), float(pattern.max())
+    pattern = (pattern - low) * np.float32(1 / max(high - low, 1e-6))  # float32 (side, side) in [0, 1]
+    dark, bright = _colour(rng), _colour(rng)
+    return cv2.merge([cv2.convertScaleAbs(pattern, alpha=b - a, beta=a) for a, b in zip(dark, bright)])
+
+
+# ---------------------------------------------------------------------------------------------- shapes
+
+
+def _outline(rng: np.random.Generator, radius: float) -> np.ndarray:
+    """The closed outline of a random polygon, ellipse or blob around (0, 0): float (N, 2)."""
+    kind = rng.choice(["polygon", "ellipse", "blob"])
+    if kind == "polygon":
+        count = int(rng.integers(3, 9))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, count))
+        radii = radius * rng.uniform(0.55, 1.0, count)
+    else:
+        angles = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        if kind == "ellipse":
+            a, b, tilt = radius, radius * rng.uniform(0.35, 1.0), rng.uniform(0, np.pi)
+            radii = a * b / np.sqrt((b * np.cos(angles - tilt)) ** 2 + (a * np.sin(angles - tilt)) ** 2)
+        else:
+            radii = np.ones_like(angles)
+            for k in range(2, 5):
+                radii += rng.uniform(0, 0.25) * np.sin(k * angles + rng.uniform(0, 2 * np.pi))
+            radii *= radius / radii.max()
+    return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+
+
+def _stroke(rng: np.random.Generator, radius: float) -> np.ndarray:
+    """An open, gently curved line through (0, 0): float (N, 2)."""
+    s = np.linspace(-1, 1, 24)
+    bend = rng.uniform(-0.6, 0.6)
+    wave = rng.uniform(-0.2, 0.2)
+    points = np.stack([s, bend * (s**2 - 0.5) + wave * np.sin(3 * s)], axis=1) * radius
+    angle = rng.uniform(0, np.pi)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return points @ rotation.T
+
+
+def _fixed(points: np.ndarray, centre: float | np.ndarray) -> list[np.ndarray]:
+    """Points moved by `centre`, for OpenCV drawing with 4 fractional bits (shift=4)."""
+    return [np.round((points + centre) * 16).astype(np.int32)]
+
+
+def _sprite(rng: np.random.Generator, textures: list[np.ndarray], radius: float, pad: float) -> np.ndarray:
+    """One layer: float32 (c, c, 4), premultiplied RGB in [0, 255] and transparency (1 - alpha) in [0, 1]."""
+    side = int(math.ceil(2 * (radius + pad))) + 2
+    centre = side / 2
+    outline_colour = _colour(rng, (0.2, 1.0), (0.0, 0.2)).tolist()
+    thickness = max(1, round(radius * rng.uniform(0.03, 0.08)))
+    alpha = np.zeros((side, side), np.uint8)
+    look = rng.choice(["cartoon", "textured", "stroke"], p=[0.45, 0.4, 0.15])
+    if look == "stroke":  # a thick line with a dark outline, like a tail, a rope or a hair strand
+        points = _fixed(_stroke(rng, radius * 0.9), centre)
+        width = max(3, round(radius * rng.uniform(0.1, 0.3)))
+        rgb = np.empty((side, side, 3), np.uint8)
+        rgb[:] = _colour(rng)
+        cv2.polylines(alpha, points, False, 255, width + 2 * thickness, cv2.LINE_AA, 4)
+        cv2.polylines(rgb, points, False, outline_colour, width + 2 * thickness, cv2.LINE_AA, 4)
+        cv2.polylines(rgb, points, False, _colour(rng).tolist(), width, cv2.LINE_AA, 4)
+    else:
+        shape = _outline(rng, radius)
+        points = _fixed(shape, centre)
+        cv2.fillPoly(alpha, points, 255, cv2.LINE_AA, 4)
+        if look == "cartoon":  # flat colour with a cel-shaded rim on one side
+            fill = _colour(rng)
+            rgb = np.empty((side, side, 3), np.uint8)
+            rgb[:] = fill * rng.uniform(0.55, 0.85)
+            offset = rng.normal(0, radius * 0.12, 2)
+            cv2.fillPoly(rgb, _fixed(shape * 0.97 + offset, centre), fill.tolist(), cv2.LINE_AA, 4)
+        else:
+            rgb = _crop(rng, textures[rng.integers(len(textures))], side) if textures else _procedural(rng, side)
+        if look == "cartoon" or rng.random() < 0.5:
+            cv2.polylines(alpha, points, True, 255, thickness, cv2.LINE_AA, 4)
+            cv2.polylines(rgb, points, True, outline_colour, thickness, cv2.LINE_AA, 4)
+    opacity = alpha.astype(np.float32) * (1 / 255)
+    return np.dstack([rgb.astype(np.float32) * opacity[..., None], 1 - opacity])
+
+
+def _background(rng: np.random.Generator, textures: list[np.ndarray], side: int) -> np.ndarray:
+    """uint8 (side, side, 3): a real-image crop, or a procedural texture with scenery."""
+    if textures and rng.random() < 0.7:
+        return _crop(rng, textures[rng.integers(len(textures))], side)
+    image = _procedural(rng, side, weights=(0.4, 0.4, 0.1, 0.1))  # mostly calm: skies, walls, grounds
+    for _ in range(int(rng.integers(0, 5))):  # static flat shapes: hills, clouds, props
+        points = _fixed(_outline(rng, side * rng.uniform(0.08, 0.3)), rng.uniform(0, side, 2))
+        cv2.fillPoly(image, points, _colour(rng, value=(0.3, 0.9)).tolist(), cv2.LINE_AA, 4)
+        cv2.polylines(image, points, True, (20, 20, 20), max(1, side // 150), cv2.LINE_AA, 4)
+    return image
+
+
+# ---------------------------------------------------------------------------------------------- motion
+
+
+def _motion_size(rng: np.random.Generator, motion: Motion) -> str:
+    if motion != "mixed":
+        return motion
+    names = list(MIXED_WEIGHTS)
+    return names[rng.choice(len(names), p=list(MIXED_WEIGHTS.values()))]
+
+
+@dataclass
+class Trajectory:
+    """Smooth motion of a layer's centre, rotation and scale over t in [0, 1].
+
+    centre(t) = start + travel * ease(t) + bend * 4 t (1 - t), so centre(1) - centre(0) = travel;
+    ease(t) = t + accel * t (t - 1) speeds up or slows down (monotone for |accel| < 1).
+    """
+
+    start: np.ndarray  # (2,) x, y in frame pixels at t = 0
+    travel: np.ndarray  # (2,) displacement across the window
+    bend: np.ndarray  # (2,) sideways bulge of the path at t = 0.5, perpendicular to travel
+    accel: float
+    angle: float  # radians at t = 0
+    spin: float  # radians across the window
+    zoom: float  # log-scale change across the window; scale(0.5) = 1
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, size: str, frame: int, middle: np.ndarray,
+               travel: float = 1.0, spin: float = 1.0, zoom: float = 1.0) -> Trajectory:
+        """A random path of motion size `size` whose centre is at `middle` at t = 0.5.
+
+        `travel`, `spin` and `zoom` scale the drawn amounts (the camera moves less than the layers).
+        """
+        low, high = TRAVEL[size]
+        distance = travel * frame * math.exp(rng.uniform(math.log(low), math.log(high)))
+        heading = rng.uniform(0, 2 * np.pi)
+        direction = np.array([math.cos(heading), math.sin(heading)])
+        trajectory = cls(
+            start=np.zeros(2),
+            travel=distance * direction,
+            bend=distance * rng.uniform(-0.25, 0.25) * np.array([-direction[1], direction[0]]),
+            accel=rng.uniform(-0.6, 0.6),
+            angle=rng.uniform(0, 2 * np.pi) * (spin > 0),
+            spin=rng.uniform(-1, 1) * SPIN[size] * spin,
+            zoom=rng.uniform(-1, 1) * ZOOM[size] * zoom,
+        )
+        trajectory.start = middle - trajectory.centre(0.5)
+        return trajectory
+
+    def centre(self, t: float) -> np.ndarray:
+        return self.start + self.travel * (t + self.accel * t * (t - 1)) + self.bend * (4 * t * (1 - t))
+
+    def matrix(self, t: float, anchor: float) -> np.ndarray:
+        """float (2, 3) affine from canvas pixels (canvas centre at (anchor, anchor)) to frame pixels."""
+        angle = self.angle + self.spin * t
+        scale = math.exp(self.zoom * (t - 0.5))
+        c, s = scale * math.cos(angle), scale * math.sin(angle)
+        x, y = self.centre(t)
+        return np.array([[c, -s, x - c * anchor + s * anchor], [s, c, y - s * anchor - c * anchor]])
+
+
+@dataclass
+class Layer:
+    sprite: np.ndarray  # float32 (c, c, 4): premultiplied RGB in [0, 255], transparency (1 - alpha) in [0, 1]
+    trajectory: Trajectory
+    wobble: float  # amplitude of the non-rigid warp in canvas pixels (0: rigid)
+    wobble_frequency: np.ndarray  # (2,) radians per canvas pixel
+    wobble_phase: np.ndarray  # (2,)
+    wobble_speed: float  # radians across the window
+
+    def composite(self, frame: np.ndarray, t: float) -> None:
+        """Draw this layer at time t over `frame`: float32 (H, W, 3) in [0, 255], in place."""
+        side = self.sprite.shape[0]
+        matrix = self.trajectory.matrix(t, side / 2)
+        corners = matrix[:, :2] @ np.array([[0, side, 0, side], [0, 0, side, side]]) + matrix[:, 2:]
+        height, width = frame.shape[:2]
+        x0, y0 = np.maximum(np.floor(corners.min(axis=1)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(axis=1)).astype(int) + 1, (width, height))
+        if x0 >= x1 or y0 >= y1:
+            return  # outside the frame
+        matrix[:, 2] -= (x0, y0)
+        if self.wobble:
+            warped = self._remap(matrix, (x1 - x0, y1 - y0), t)
+        else:
+            warped = cv2.warpAffine(self.sprite, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=TRANSPARENT)
+        # "over" with premultiplied colour: region * (1 - alpha) + colour; OpenCV calls work in place on
+        # the region (a view into the frame) and are ~10x faster than numpy's broadcasting here
+        region = frame[y0:y1, x0:x1]
+        cv2.multiply(region, cv2.cvtColor(cv2.extractChannel(warped, 3), cv2.COLOR_GRAY2RGB), dst=region)
+        cv2.add(region, cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), dst=region)
+
+    def _remap(self, matrix: np.ndarray, size: tuple[int, int], t: float) -> np.ndarray:
+        """Warp by the affine plus a smooth displacement field that drifts with t."""
+        inverse = cv2.invertAffineTransform(matrix).astype(np.float32)
+        x = np.arange(size[0], dtype=np.float32)[None, :]
+        y = np.arange(size[1], dtype=np.float32)[:, None]
+        u = inverse[0, 0] * x + inverse[0, 1] * y + inverse[0, 2]  # float32 (h, w): canvas x of each pixel
+        v = inverse[1, 0] * x + inverse[1, 1] * y + inverse[1, 2]
+        phase = (self.wobble_phase + self.wobble_speed * t).tolist()
+        fu, fv = self.wobble_frequency.tolist()
+        du = self.wobble * np.sin(v * fv + phase[0])
+        dv = self.wobble * np.sin(u * fu + phase[1])
+        return cv2.remap(self.sprite, u + du, v + dv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=TRANSPARENT)
+
+
+class Scene:
+    """One window's scene: `render(t)` is uint8 (H, W, 3) RGB, a pure function of t."""
+
+    def __init__(self, config: SynthConfig, textures: list[np.ndarray], index: int):
+        rng = np.random.default_rng([config.seed, index])
+        size = config.size
+        self.size, self.length = size, config.length
+        self.held = bool(rng.random() < config.hold_rate)
+        # lighting: per-channel gains at t = 0 and t = 1
+        self.gains = np.exp(rng.normal(0, 0.2) + rng.normal(0, 0.06, (2, 3))).astype(np.float32) \
+            if rng.random() < config.lighting else None
+        # motion blur: shutter open over this fraction of t around each sample time
+        self.shutter = rng.uniform(0.3, 1.0) / (config.length - 1) if rng.random() < config.motion_blur else 0.0
+
+        self.camera = Trajectory.random(rng, _motion_size(rng, config.motion), size, np.full(2, size / 2),
+                                        travel=0.5, spin=0.0, zoom=0.3)
+        # the background canvas covers the frame all along the camera's path (reflected beyond it)
+        side = int(size * 1.2 + 2 * np.abs(self.camera.travel).max() + 2 * np.abs(self.camera.bend).max())
+        self.background = _background(rng, textures, side)
+
+        self.layers = []
+        for _ in range(int(rng.integers(2, 7))):
+            radius = size * math.exp(rng.uniform(math.log(0.05), math.log(0.3)))
+            wobble = radius * rng.uniform(0.02, 0.06) if rng.random() < 0.35 else 0.0
+            sprite = _sprite(rng, textures, radius, pad=wobble + 2)
+            middle = rng.uniform(-0.05, 1.05, 2) * size
+            trajectory = Trajectory.random(rng, _motion_size(rng, config.motion), size, middle)
+            self.layers.append(Layer(sprite, trajectory, wobble, rng.uniform(1, 4, 2) * np.pi / sprite.shape[0],
+                                     rng.uniform(0, 2 * np.pi, 2), rng.uniform(-3, 3)))
+
+    def drawing_time(self, k: int) -> float:
+        """The scene time frame k shows: k / (T - 1), or the previous even frame's when held on twos."""
+        return (k - k % 2 if self.held else k) / (self.length - 1)
+
+    def render(self, t: float) -> np.ndarray:
+        """The frame at time t: uint8 (H, W, 3) RGB."""
+        if self.shutter:
+            offsets = np.linspace(-0.5, 0.5, BLUR_SAMPLES) * self.shutter
+            frame = sum(self._draw(t + offset) for offset in offsets) / BLUR_SAMPLES
+        else:
+            frame = self._draw(t)
+        if self.gains is not None:
+            frame *= self.gains[0] + (self.gains[1] - self.gains[0]) * t
+        return cv2.convertScaleAbs(frame)  # rounds and saturates to uint8 (frame is never negative)
+
+    def render_window(self) -> np.ndarray:
+        """The window's frames: uint8 (T, H, W, 3); a held frame repeats the previous drawing."""
+        window = np.empty((self.length, self.size, self.size, 3), np.uint8)
+        for k in range(self.length):
+            t = self.drawing_time(k)
+            window[k] = window[k - 1] if k and t == self.drawing_time(k - 1) else self.render(t)
+        return window
+
+    def _draw(self, t: float) -> np.ndarray:
+        """float32 (H, W, 3) in [0, 255]: the background under the camera, then the layers back to front."""
+        side = self.background.shape[0]
+        camera = self.camera.matrix(t, side / 2)
+        frame = cv2.warpAffine(self.background, camera, (self.size, self.size), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT_101).astype(np.float32)  # uint8 warps 3x faster
+        for layer in self.layers:
+            layer.composite(frame, t)
+        return frame
+
+
+def scene_name(index: int) -> str:
+    """The `shot` of scene `index` in the dataset manifest."""
+    return f"synth-{index:06d}"
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+_worker_state: tuple[SynthConfig, list[np.ndarray]] | None = None
+
+
+def _init_worker(config: SynthConfig, textures: list[np.ndarray]) -> None:
+    global _worker_state
+    _worker_state = (config, textures)
+    cv2.setNumThreads(1)  # one core per worker process
+
+
+def _render_chunk(indices: range) -> np.ndarray:
+    """uint8 (len(indices), T, H, W, 3), in a worker process."""
+    config, textures = _worker_state
+    return np.stack([Scene(config, textures, index).render_window() for index in indices])
+
+
+def render_windows(config: SynthConfig, textures: list[np.ndarray], workers: int) -> Iterator[np.ndarray]:
+    """The windows of scenes 0 .. windows-1 in order, each uint8 (T, H, W, 3).
+
+    With several workers, at most 2 chunks per worker are in flight, so memory stays bounded.
+    """
+    chunks = [range(i, min(i + CHUNK, config.windows)) for i in range(0, config.windows, CHUNK)]
+    if workers == 1:
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            for index in range(config.windows):
+                yield Scene(config, textures, index).render_window()
+        finally:
+            cv2.setNumThreads(threads)
+        return
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with context.Pool(workers, initializer=_init_worker, initargs=(config, textures)) as pool:
+        pending = deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_render_chunk, (chunk,)))
+            if len(pending) >= 2 * workers:
+                yield from pending.popleft().get()
+        while pending:
+            yield from pending.popleft().get()
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def write_synth_dataset(config: SynthConfig, folder: Path, overwrite: bool = False) -> DatasetManifest:
+    """Render `config.windows` windows into a dataset folder; scenes 0 .. n_val-1 form the val split."""
+    textures = load_textures(config.textures) if config.textures is not None else []
+    upstream = None
+    if config.textures is not None and (Path(config.textures) / MANIFEST_NAME).exists():
+        upstream = upstream_ref(folder, Path(config.textures) / MANIFEST_NAME)
+    n_val = min(round(config.windows * config.val_fraction), config.windows - 1)
+    counts = {"train": config.windows - n_val, "val": n_val}
+    workers = min(config.workers or available_cores(), math.ceil(config.windows / CHUNK))
+    parameters = config.model_dump(mode="json", exclude={"workers"})  # the output does not depend on it
+    frames = list(range(config.length))
+    with stage_output(folder, "synth", overwrite):
+        writer = DatasetWriter(folder, counts, config.length, config.size, config.size)
+        with console.progress(unit="windows") as bar:
+            task = bar.add_task("synth", total=config.windows)
+            for index, window in enumerate(render_windows(config, textures, workers)):
+                writer.add("val" if index < n_val else "train", window, WindowInfo(shot=scene_name(index), frames=frames))
+                bar.advance(task)
+        return writer.finish(DatasetManifest.header(parameters, upstream) | {"kind": "synthetic"})
+
+
+class SynthDataset(torch.utils.data.Dataset):
+    """Synthetic windows rendered on the fly, for a training loader: item i is float (T, 3, H, W) in [0, 1].
+
+    Item i is scene i of `config.seed`, the same window `framegen synth` stores for that index; there are
+    `config.windows` items. Rendering takes a few milliseconds per window on one core, so one DataLoader
+    worker keeps ahead of a CPU training step. For new scenes every epoch, build it with seed=epoch.
+    """
+
+    def __init__(self, config: SynthConfig):
+        self.config = config
+        self.textures = load_textures(config.textures) if config.textures is not None else []
+
+    def __len__(self) -> int:
+        return self.config.windows
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        window = Scene(self.config, self.textures, index).render_window()  # uint8 (T, H, W, 3)
+        return torch.from_numpy(window).permute(0, 3, 1, 2).float().div_(255.0)  # float (T, 3, H, W) in [0, 1]
