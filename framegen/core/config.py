@@ -17,9 +17,14 @@ from framegen.core.errors import InputError, UsageError
 C = TypeVar("C", bound=BaseModel)
 
 
-def resolve_config(cls: type[C], flags: dict[str, Any], config_file: Path | None = None) -> C:
-    """Build `cls` from the config file (if any) overridden by the flags that were given (not None)."""
-    values: dict[str, Any] = {}
+def resolve_config(
+    cls: type[C], flags: dict[str, Any], config_file: Path | None = None, base: dict[str, Any] | None = None
+) -> C:
+    """Build `cls` from the config file (if any) overridden by the flags that were given (not None).
+
+    `base`: values below the file's, e.g. the saved config of a run being resumed.
+    """
+    values: dict[str, Any] = dict(base or {})
     if config_file is not None:
         try:
             values.update(tomllib.loads(Path(config_file).read_text()))

@@ -71,8 +71,10 @@ def folder_lock(folder: Path) -> Iterator[None]:
 
 
 @contextmanager
-def stage_output(folder: Path, stage: str, overwrite: bool) -> Iterator[Path]:
+def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False) -> Iterator[Path]:
     """Lock `folder`, check it may be written, empty it, mark it partial; unmark when the body finishes.
+
+    `resume`: keep what the folder holds (a stage that continues its own earlier, e.g. killed, run).
 
     The body writes its manifest last; if it raises (or the process is killed), the marker stays, the
     manifest is absent, and the next run of the same stage redoes it without needing --overwrite.
@@ -82,10 +84,10 @@ def stage_output(folder: Path, stage: str, overwrite: bool) -> Iterator[Path]:
         marker = folder / PARTIAL_NAME
         unfinished = marker.exists() and marker.read_text().strip() == stage
         existing = [p for p in folder.iterdir() if p.name not in (LOCK_NAME, PARTIAL_NAME)]
-        if existing and not (overwrite or unfinished):
+        if existing and not (overwrite or unfinished or resume):
             raise UsageError(f"{folder}: output folder is not empty (use --overwrite to replace it)")
         marker.write_text(stage + "\n")
-        for path in existing:
+        for path in [] if resume else existing:
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
         yield folder
         marker.unlink()
