@@ -7,8 +7,8 @@ MS-SSIM at 5 scales needs a short side above 160 px; smaller images use as many 
 from __future__ import annotations
 
 import torch
-from pytorch_msssim import ms_ssim as _ms_ssim
 from pytorch_msssim import ssim as _ssim
+from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim as _ssim_and_cs
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -37,7 +37,19 @@ def ms_ssim(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return ssim(prediction, target)
     weights = torch.tensor(MS_SSIM_WEIGHTS[:scales], device=prediction.device)
     weights = weights / weights.sum()
-    return _ms_ssim(prediction.float(), target.float(), data_range=1.0, size_average=False, weights=weights)
+    # pytorch-msssim's own loop (its ms_ssim() asserts > 160 px even when given fewer scales' weights)
+    x, y = prediction.float(), target.float()
+    window = _fspecial_gauss_1d(11, 1.5).repeat([x.shape[1], 1, 1, 1])
+    contrasts = []
+    for scale in range(scales):
+        ssim_per_channel, contrast = _ssim_and_cs(x, y, data_range=1.0, win=window, size_average=False)
+        if scale < scales - 1:
+            contrasts.append(torch.relu(contrast))
+            padding = [s % 2 for s in x.shape[2:]]
+            x = torch.nn.functional.avg_pool2d(x, kernel_size=2, padding=padding)
+            y = torch.nn.functional.avg_pool2d(y, kernel_size=2, padding=padding)
+    per_scale = torch.stack(contrasts + [torch.relu(ssim_per_channel)])  # (scales, N, C)
+    return (per_scale ** weights.view(-1, 1, 1)).prod(0).mean(1)
 
 
 def all_metrics(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
