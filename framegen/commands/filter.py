@@ -1,10 +1,65 @@
-"""PLACEHOLDER: replaced by the real command (work in progress)."""
+"""`framegen filter`: scene cuts, shots and held frames of an extracted movie."""
 
-from framegen.core.errors import UsageError
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from framegen.core import console, workspace
+from framegen.core.config import resolve_config
+from framegen.core.scenes import FILTER_NAME, SCORES_NAME, FilterConfig, filter_frames
 
 NAME = "filter"
 
 
-def run() -> None:
-    """(not implemented yet)"""
-    raise UsageError("filter is not implemented yet")
+def run(
+    folder: Optional[Path] = typer.Argument(
+        None, help="Frames folder written by `extract`. [default: framegen-work/frames]"
+    ),
+    detector: Optional[str] = typer.Option(
+        None, "--detector", help="Cut detector: content (fast, no weights) or vgg16 (the seed's method, "
+        "needs the torchvision ImageNet weights). [default: content]",
+    ),
+    cut_threshold: Optional[float] = typer.Option(
+        None, "--cut-threshold", help="content: minimum mean RGB difference (0-255) for a cut. [default: 20]"
+    ),
+    cut_ratio: Optional[float] = typer.Option(
+        None, "--cut-ratio", help="content: a cut also scores this many times its neighbours. [default: 3]"
+    ),
+    min_shot_frames: Optional[int] = typer.Option(
+        None, "--min-shot-frames", help="Shortest shot, in frames. [default: 8]"
+    ),
+    hold_threshold: Optional[float] = typer.Option(
+        None, "--hold-threshold", help="Pixel difference (0-255) that tells a new drawing from a held one. "
+        "[default: 12]",
+    ),
+    vgg_threshold: Optional[float] = typer.Option(
+        None, "--vgg-threshold", help="vgg16: feature distance (cosine) that drops a window. [default: 0.5]"
+    ),
+    vgg_weights: Optional[Path] = typer.Option(
+        None, "--vgg-weights", help="vgg16: weights file (a torchvision VGG16 state_dict). "
+        "[default: torchvision's cache]",
+    ),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo a folder that was filtered before."),
+) -> None:
+    """Find scene cuts, shots and held frames ("on twos") of an extracted movie.
+
+    Writes filter.json (cuts, shots, held frames, as source frame indices) and filter_scores.csv (the
+    per-frame scores) into the frames folder.
+    """
+    settings = resolve_config(
+        FilterConfig,
+        dict(detector=detector, cut_threshold=cut_threshold, cut_ratio=cut_ratio, min_shot_frames=min_shot_frames,
+             hold_threshold=hold_threshold, vgg_threshold=vgg_threshold, vgg_weights=vgg_weights),
+        config,
+    )
+    frames = workspace.input_folder(folder, "frames")
+    manifest = filter_frames(frames, settings, overwrite)
+    on_twos = sum(1 for shot in manifest.shots if shot.timing > 1)
+    console.result(
+        f"found {len(manifest.cuts)} cuts, {len(manifest.shots)} shots ({on_twos} on twos or threes), "
+        f"{len(manifest.held_frames)} held frames; wrote {frames / FILTER_NAME} and {frames / SCORES_NAME}"
+    )
