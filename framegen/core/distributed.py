@@ -1,0 +1,72 @@
+"""One code path for one process and for `torchrun --nproc-per-node N -m framegen train ...`.
+
+torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; without them this is a single process (rank 0 of 1).
+Backend: NCCL on CUDA, gloo on CPU. Rank 0 alone writes files and talks; the other ranks are quiet.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from framegen.core.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int
+    local_rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def pick_device(preference: str, local_rank: int = 0) -> torch.device:
+    """`auto` (CUDA when available), `cpu` or `cuda`; one CUDA device per local rank."""
+    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    device = torch.device("cuda", local_rank % torch.cuda.device_count())
+    torch.cuda.set_device(device)
+    return device
+
+
+def init_distributed(device_preference: str) -> Distributed:
+    """Join the process group torchrun describes in the environment (or run alone)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(device_preference, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Distributed(rank, local_rank, world_size, device)
+
+
+def barrier(info: Distributed) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def broadcast_object(info: Distributed, value):
+    """Rank 0's `value` on every rank (e.g. an error that rank 0 met and every rank must raise)."""
+    if not info.enabled:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def shutdown(info: Distributed) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,1 @@
+"""Generators and discriminators; build them through `framegen.core.models.registry`."""
