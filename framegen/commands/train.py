@@ -1,10 +1,82 @@
-"""PLACEHOLDER: replaced by the real command (work in progress)."""
+"""`framegen train`: train an interpolation model on one or more datasets."""
 
-from framegen.core.errors import UsageError
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from framegen.core import console
+from framegen.core.config import resolve_config
+from framegen.core.trainer import TrainConfig, export_run, saved_config, train
+from framegen.core.workspace import default_folder, folder_lock, input_folder
 
 NAME = "train"
 
 
-def run() -> None:
-    """(not implemented yet)"""
-    raise UsageError("train is not implemented yet")
+def _parse_mix(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated weights such as 0.7,0.3, got {text!r}") from None
+
+
+def _metrics_line(metrics: dict[str, float]) -> str:
+    return f"PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, MS-SSIM {metrics['ms_ssim']:.4f}"
+
+
+def run(
+    datasets: Optional[list[Path]] = typer.Argument(
+        None, help="Dataset folders (build-dataset / synth). Default: the workspace's dataset."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Run folder. Default: the workspace's run."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs to train (default 10)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per step per process (default 4)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="TOML file of options; flags override it."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in the run folder from its last checkpoint."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default auto)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (default fp32)."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="Generator architecture (default mipal)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (smoke runs)."),
+    crop: Optional[int] = typer.Option(None, "--crop", help="Train on random square crops of this size."),
+    mix: Optional[str] = typer.Option(None, "--mix", help="Sampling weight per dataset, e.g. 0.7,0.3."),
+    validate_synthetic: Optional[bool] = typer.Option(
+        None, "--validate-synthetic", help="Also validate on synthetic datasets (default: movie datasets only)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
+    keep: Optional[int] = typer.Option(None, "--keep", help="Step checkpoints to keep besides last and best."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes (default: 0 on CPU)."),
+    export: bool = typer.Option(False, "--export", help="Only export the run's best checkpoint for inference."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
+) -> None:
+    """Train a frame interpolation model; write checkpoints, metrics, sample GIFs and exported weights.
+
+    Runs on the CPU, one GPU, or many under `torchrun --nproc-per-node N -m framegen train ...`.
+    """
+    run_folder = output if output is not None else default_folder("run")
+    if export:
+        with folder_lock(run_folder):
+            exported, state = export_run(run_folder)
+        console.result(f"exported step {state['step']} of {run_folder} to {exported}")
+        return
+    flags = dict(
+        datasets=[str(input_folder(d, "dataset")) for d in datasets] if datasets else None,
+        mix=_parse_mix(mix), validate_synthetic=validate_synthetic, epochs=epochs, batch_size=batch_size,
+        device=device, precision=precision, arch=arch, seed=seed, max_steps=max_steps, crop=crop,
+        checkpoint_every=checkpoint_every, keep=keep, workers=workers,
+    )
+    base = saved_config(run_folder) if resume else None
+    config = resolve_config(TrainConfig, flags, config_file, base)
+    if not config.datasets:
+        flags["datasets"] = [str(input_folder(None, "dataset"))]
+        config = resolve_config(TrainConfig, flags, config_file, base)
+    result = train(config, run_folder, resume=resume, overwrite=overwrite)
+    if not result.is_main:
+        return
+    console.result(f"wrote {result.run}: {result.steps} steps ({result.windows_per_second:.2f} windows/s); "
+                   f"exported step {result.exported_step} to {result.export}")
+    if result.validation is not None:
+        console.result(f"validation: {_metrics_line(result.validation)}")
+        console.result(f"cross-fade: {_metrics_line(result.crossfade)}")

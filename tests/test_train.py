@@ -1,0 +1,158 @@
+"""`framegen train` end to end on tiny datasets: outputs, exact resume, refusals, dataset mixing."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from framegen.core.checkpoint import load_exported, save_checkpoint
+from framegen.core.manifest import sha256_file
+from framegen.core.trainer import TrainConfig, WindowSampler, open_training_data
+from window_datasets import make_dataset, tiny_config
+
+FAST = ["--batch-size", "2", "--seed", "1"]
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    return make_dataset(tmp_path / "ds")
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    return tiny_config(tmp_path)
+
+
+def tensors_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_writes_checkpoints_metrics_samples_export_and_manifest(cli, dataset, config, tmp_path):
+    code, out, err = cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "4", *FAST)
+    assert code == 0, err
+    run = tmp_path / "run"
+    assert "validation: PSNR" in out and "cross-fade: PSNR" in out and "run/export/model.json" in out
+
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [3, 4]  # the epoch's end (3 steps of 2 windows), the end of the run
+    assert {"psnr", "ssim", "ms_ssim", "crossfade_psnr", "loss_refined_l1", "loss_d", "windows_per_s"} <= set(rows[0])
+    assert 0 < float(rows[-1]["crossfade_ssim"]) <= 1
+
+    gif = Image.open(run / "samples" / "step-00000004.gif")
+    assert gif.n_frames == 8 and gif.size == (3 * 64, 2 * 64)  # columns real | cross-fade | model, 2 windows
+
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 4 and state["config"]["model"]["width"] == 0.125 and state["ema"] is not None
+    assert set(state["rng"]) == {"torch", "cuda", "numpy", "python"}
+
+    model, info = load_exported(run / "export")
+    assert info.arch == "mipal" and info.metadata.recipe["step"] == 4
+    assert info.metadata.validation["psnr"] == pytest.approx(float(rows[-1]["psnr"]), abs=1e-3)
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["schema"] == "framegen/run" and manifest["steps"] == 4
+    assert manifest["datasets"][0]["sha256"] == sha256_file(dataset / "manifest.json")
+    assert (run / manifest["upstream"]["path"]).resolve() == (dataset / "manifest.json").resolve()
+    assert not (run / ".framegen-partial").exists()
+
+
+def test_resume_is_exact(cli, dataset, config, tmp_path):
+    options = ["--config", config, "--checkpoint-every", "100", *FAST]
+    assert cli("train", dataset, "-o", "straight", "--max-steps", "5", *options)[0] == 0
+    assert cli("train", dataset, "-o", "split", "--max-steps", "2", *options)[0] == 0  # stops mid-epoch
+    code, _, err = cli("train", "-o", "split", "--resume", "--max-steps", "5")
+    assert code == 0, err
+    assert "Resuming" in err and "step 2" in err
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "checkpoints" / "last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 5
+    for part in ("generator", "discriminator", "ema"):
+        assert tensors_equal(a[part], b[part]), part
+    for i, moments in a["optimizer_g"]["state"].items():
+        assert torch.equal(moments["exp_avg_sq"], b["optimizer_g"]["state"][i]["exp_avg_sq"])
+
+
+def test_default_workspace_and_export_only(cli, config, tmp_path):
+    make_dataset(tmp_path / "framegen-work" / "dataset")
+    code, _, err = cli("train", "--config", config, "--max-steps", "1", "--precision", "bf16", *FAST)
+    assert code == 0, err
+    export = tmp_path / "framegen-work" / "run" / "export"
+    (export / "model.safetensors").unlink()
+    code, out, _ = cli("train", "--export")
+    assert code == 0 and "exported step 1" in out
+    load_exported(export)
+
+
+def test_refusals_are_one_line(cli, dataset, config, tmp_path):
+    code, _, err = cli("train", "--max-steps", "1")
+    assert code == 3 and "framegen-work/dataset: no such folder" in err
+    code, _, err = cli("train", dataset, "-o", "run", "--resume")
+    assert code == 3 and "no checkpoint to resume" in err
+    code, _, err = cli("train", dataset, dataset, "--mix", "1,2,3")
+    assert code == 2 and "3 weights for 2 datasets" in err
+    code, _, err = cli("train", dataset, "--config", config, "--crop", "40")
+    assert code == 2 and "multiples of the model's 16 px" in err
+    code, _, err = cli("train", dataset, "--config", config, "--precision", "fp16", "--device", "cpu")
+    assert code == 2 and "fp16 needs CUDA" in err
+
+    assert cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "1", *FAST)[0] == 0
+    code, _, err = cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "1")
+    assert code == 2 and "--resume continues it" in err
+
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    state = torch.load(last, weights_only=True)
+    save_checkpoint(last, state | {"arch": "flowgan"})
+    code, _, err = cli("train", "-o", "run", "--resume", "--max-steps", "2")
+    assert code == 3 and "arch 'flowgan', not 'mipal'" in err and len(err.strip().splitlines()) == 1
+
+    best = tmp_path / "run" / "checkpoints" / "best.pt"
+    best.write_bytes(best.read_bytes()[:1000])
+    code, _, err = cli("train", "-o", "run", "--export")
+    assert code == 3 and "truncated or corrupt" in err and "Traceback" not in err
+
+
+def test_sampler_is_a_pure_function_of_seed_and_epoch():
+    sampler = WindowSampler([5, 3], None, seed=3, rank=0, world_size=1)
+    epoch = sampler.epoch_samples(0)
+    assert sorted((d, i) for d, i, _ in epoch) == [(0, i) for i in range(5)] + [(1, i) for i in range(3)]
+    assert epoch == WindowSampler([5, 3], None, seed=3, rank=0, world_size=1).epoch_samples(0)
+    assert epoch != sampler.epoch_samples(1)
+    sampler.set_epoch(0, skip=3)
+    assert list(sampler) == epoch[3:] and len(sampler) == 5
+
+    ranks = [WindowSampler([5, 3], None, seed=3, rank=r, world_size=3).epoch_samples(0) for r in range(3)]
+    assert [len(r) for r in ranks] == [3, 3, 3]  # 8 windows padded to 9
+    assert {s[:2] for r in ranks for s in r} == {s[:2] for s in epoch}
+
+
+def test_mix_weights_datasets_and_validation_uses_movie_data(tmp_path):
+    mixed = WindowSampler([100, 10], [0.5, 0.5], seed=0, rank=0, world_size=1)
+    draws = [d for epoch in range(5) for d, _, _ in mixed.epoch_samples(epoch)]
+    assert 0.4 < draws.count(1) / len(draws) < 0.6  # the small dataset makes up half despite 10x fewer windows
+    only_first = WindowSampler([100, 10], [1.0, 0.0], seed=0, rank=0, world_size=1)
+    assert {d for d, _, _ in only_first.epoch_samples(0)} == {0}
+
+    movie = make_dataset(tmp_path / "movie")
+    synthetic = make_dataset(tmp_path / "synthetic", kind="synthetic", seed=5)
+    config = TrainConfig(datasets=[str(movie), str(synthetic)], mix=[0.7, 0.3])
+    train_sets, val_sets, _ = open_training_data(config, size_multiple=16)
+    assert [d.folder for d in train_sets] == [movie, synthetic]
+    assert [d.folder for d in val_sets] == [movie]
+    config = TrainConfig(datasets=[str(movie), str(synthetic)], validate_synthetic=True)
+    assert len(open_training_data(config, size_multiple=16)[1]) == 2
+
+
+def test_train_mixes_datasets_from_the_cli(cli, config, tmp_path):
+    movie = make_dataset(tmp_path / "movie")
+    synthetic = make_dataset(tmp_path / "synthetic", kind="synthetic", seed=5)
+    code, _, err = cli("train", movie, synthetic, "--mix", "0.7,0.3", "-o", "run", "--config", config,
+                       "--max-steps", "1", *FAST)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert len(manifest["datasets"]) == 2 and manifest["parameters"]["mix"] == [0.7, 0.3]
