@@ -33,7 +33,7 @@ def run(
     ),
     hold_threshold: Optional[float] = typer.Option(
         None, "--hold-threshold", help="Pixel difference (0-255) that tells a new drawing from a held one. "
-        "[default: 12]",
+        "[default: 16]",
     ),
     vgg_threshold: Optional[float] = typer.Option(
         None, "--vgg-threshold", help="vgg16: feature distance (cosine) that drops a window. [default: 0.5]"
