@@ -1,0 +1,127 @@
+"""Interpolation engines: two images + times t in (0, 1) -> the in-between frames. One interface.
+
+    engine = get_engine("flow")
+    frames = engine.interpolate(image0, image1, [1/7, 2/7, ..., 6/7])
+
+Images are uint8 (H, W, 3) RGB or (H, W, 4) RGBA, both of the same shape; the frames come back in that
+shape. Engines work on float32 (H, W, C) images in [0, 1]. RGBA is interpolated premultiplied (colour
+times alpha, then alpha as a 4th channel), so colour and alpha move together and fully transparent pixels
+never bleed their colour into the result; the frames are un-premultiplied at the end.
+
+Names: `blend` (cross-fade), `flow` (classical optical flow, no training), `model` (an exported trained
+generator), and `auto`: the model when one is given (`checkpoint`) or bundled in framegen/weights/ AND
+its export metadata records that it beat `flow` on held-out real windows (`beats_flow`); else `flow`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from framegen.core import console
+from framegen.core.errors import InputError, UsageError
+
+ENGINE_NAMES = ("auto", "blend", "flow", "model")
+BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"  # framegen/weights/
+
+
+class Engine(ABC):
+    name: str
+
+    def interpolate(self, image0: np.ndarray, image1: np.ndarray, times: Sequence[float]) -> list[np.ndarray]:
+        """The frames at `times` between image0 (t = 0) and image1 (t = 1), uint8, same shape as the inputs."""
+        check_pair(image0, image1)
+        times = check_times(times)
+        frames = self.interpolate_float(to_float(image0), to_float(image1), times)
+        return [to_uint8(frame) for frame in frames]
+
+    @abstractmethod
+    def interpolate_float(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> list[np.ndarray]:
+        """image0, image1: float32 (H, W, C) in [0, 1], C = 3 (RGB) or 4 (premultiplied RGB + alpha).
+        Returns float32 (H, W, C) frames in [0, 1], one per time."""
+
+
+def check_pair(image0: np.ndarray, image1: np.ndarray) -> None:
+    for image in (image0, image1):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
+            raise InputError(f"expected uint8 RGB or RGBA images, got {image.dtype} {image.shape}")
+    if image0.shape != image1.shape:
+        h0, w0, c0 = image0.shape
+        h1, w1, c1 = image1.shape
+        raise InputError(f"the two images differ in size or channels: {w0}x{h0}x{c0} and {w1}x{h1}x{c1}")
+
+
+def check_times(times: Sequence[float]) -> list[float]:
+    times = [float(t) for t in times]
+    if not times:
+        raise UsageError("no in-between times asked for")
+    if not all(0.0 < t < 1.0 for t in times):
+        raise UsageError(f"times must lie strictly between 0 and 1, got {times}")
+    return times
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB(A) -> float32 (H, W, C) in [0, 1]; RGBA becomes premultiplied RGB + alpha."""
+    x = image.astype(np.float32) * np.float32(1 / 255)
+    if x.shape[2] == 4:
+        x[..., :3] *= x[..., 3:]
+    return x
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """float32 (H, W, C) in [0, 1] (premultiplied when C = 4) -> uint8 RGB(A)."""
+    if x.shape[2] == 4:
+        alpha = np.clip(x[..., 3:], 0.0, 1.0)
+        rgb = np.where(alpha > 1 / 512, x[..., :3] / np.maximum(alpha, 1 / 512), 0.0)
+        x = np.concatenate([rgb, alpha], axis=2)
+    return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def bundled_weights() -> Path | None:
+    """framegen/weights/ when it holds an exported model (model.json + model.safetensors)."""
+    folder = BUNDLED_WEIGHTS
+    return folder if (folder / "model.json").is_file() and (folder / "model.safetensors").is_file() else None
+
+
+def get_engine(name: str, checkpoint: Path | None = None) -> Engine:
+    """The engine called `name` (see ENGINE_NAMES); `checkpoint` is an exported model for `model`/`auto`."""
+    if name not in ENGINE_NAMES:
+        raise UsageError(f"unknown engine {name!r} (choose from {', '.join(ENGINE_NAMES)})")
+    if checkpoint is not None and name in ("blend", "flow"):
+        raise UsageError(f"--checkpoint is only used by the model and auto engines, not {name!r}")
+    if name == "blend":
+        from framegen.core.engines.blend import BlendEngine
+
+        return BlendEngine()
+    if name == "flow":
+        from framegen.core.engines.flow import FlowEngine
+
+        return FlowEngine()
+    from framegen.core.engines.model import ModelEngine
+
+    if name == "model":
+        source = checkpoint if checkpoint is not None else bundled_weights()
+        if source is None:
+            raise UsageError("the model engine needs --checkpoint (no weights are bundled in this install)")
+        return ModelEngine.load(source)
+    return _auto_engine(checkpoint)
+
+
+def _auto_engine(checkpoint: Path | None) -> Engine:
+    """`auto`: the learned model only where its export says it beat flow on held-out real windows."""
+    from framegen.core.engines.flow import FlowEngine
+    from framegen.core.engines.model import ModelEngine
+
+    source = checkpoint if checkpoint is not None else bundled_weights()
+    if source is None:
+        return FlowEngine()
+    engine = ModelEngine.load(source)
+    if engine.info.metadata.beats_flow:
+        return engine
+    if checkpoint is not None:
+        console.log(f"{checkpoint}: its export does not record beating the flow engine, so auto uses flow "
+                    "(pass --engine model to use it anyway)")
+    return FlowEngine()

@@ -1,0 +1,109 @@
+"""The `flow` engine: classical motion-compensated interpolation, no training, no weights.
+
+1. Optical flow both ways (OpenCV DIS, on grey images at most WORK_SIDE px on the long side): F01, F10.
+2. For each time t, the motion `v(x)` of the point found at x at time t (its displacement from frame 0 to
+   frame 1) is chosen among three candidates: F01(x), -F10(x) and zero. Each is scored by how well the two
+   frames agree along it (bilateral matching: |I0(x - t v) - I1(x + (1 - t) v)| averaged over an 11x11
+   window) and the candidates are averaged with weights exp(-cost / TAU). This handles the classical weak
+   spots of warping with one flow: at the edges of a moving object, F01 at x may belong to the background
+   at time t while -F10 at x belongs to the object (or the other way round), and static background next to
+   moving things gets dragged along by the flow's smoothing (the zero candidate).
+3. Both frames are warped to time t with that motion (at full resolution; the motion is upsampled) and
+   cross-faded with weights (1 - t) and t.
+
+Measured on the sample movie's validation windows (256x256, frames 0 and 7 -> 1..6, PSNR): blend 27.03 dB,
+Super SloMo's flow approximation (1 - t) F01 - t F10 alone 29.50, this 29.65. Choices that sounded better
+but measured worse or no better: occlusion masks from forward-backward consistency or photometric error
+in the final blend (they trade the safe average of two guesses for one guess: -0.7 to -1.2 dB), forward
+splatting of the flows to time t (flow reversal: -0.5 dB, 10x slower in numpy), more candidates (the
+Super SloMo flow, flows read at the source/target positions, flows from other DIS settings: +0.00),
+averaging the warped images instead of the motions (+0.1 dB, but 3x the full-resolution warps).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from framegen.core.engines import Engine
+
+WORK_SIDE = 640  # flow and motion are estimated at most at this size (long side), then upsampled
+MIN_SIDE = 32  # DIS needs a few patches per side: smaller images are padded for the flow
+COST_WINDOW = 11  # px, the window over which candidate motions are scored
+TAU = 5.0 / 255.0  # softness of the candidate weights (a mean grey-level difference in [0, 1])
+
+
+class FlowEngine(Engine):
+    name = "flow"
+
+    def __init__(self) -> None:
+        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.dis.setFinestScale(0)  # full-resolution flow at the working size: sharper motion edges
+
+    def interpolate_float(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> list[np.ndarray]:
+        h, w = image0.shape[:2]
+        scale = min(1.0, WORK_SIDE / max(h, w))
+        work_size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        gray0, gray1 = working_gray(image0, work_size), working_gray(image1, work_size)  # float32 (h', w') in [0, 1]
+        flow01, flow10 = self.flows(gray0, gray1)  # float32 (h', w', 2), px at the working size
+        frames = []
+        for t in times:
+            motion = choose_motion(gray0, gray1, flow01, flow10, t)  # (h', w', 2) px, frame 0 -> 1
+            if scale < 1.0:
+                motion = cv2.resize(motion, (w, h), interpolation=cv2.INTER_LINEAR)
+                motion *= np.float32(w / work_size[0]), np.float32(h / work_size[1])
+            warped0 = warp(image0, motion, -t)
+            warped1 = warp(image1, motion, 1.0 - t)
+            frames.append((1.0 - t) * warped0 + t * warped1)
+        return frames
+
+    def flows(self, gray0: np.ndarray, gray1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """DIS flow 0 -> 1 and 1 -> 0 of two grey images; tiny images are padded for DIS and cropped back."""
+        h, w = gray0.shape
+        pad_y, pad_x = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
+        u0, u1 = (
+            cv2.copyMakeBorder(np.round(g * 255).astype(np.uint8), 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
+            for g in (gray0, gray1)
+        )
+        flow01 = self.dis.calc(u0, u1, None)[:h, :w]
+        flow10 = self.dis.calc(u1, u0, None)[:h, :w]
+        return np.ascontiguousarray(flow01), np.ascontiguousarray(flow10)
+
+
+def working_gray(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float32 (H, W, C) in [0, 1] -> grey float32 at `size` (w, h); the alpha channel is ignored."""
+    gray = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    if size != (gray.shape[1], gray.shape[0]):
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def choose_motion(gray0: np.ndarray, gray1: np.ndarray, flow01: np.ndarray, flow10: np.ndarray,
+                  t: float) -> np.ndarray:
+    """The 0 -> 1 motion (h, w, 2) of the point at each pixel at time t: candidates weighted by matching cost."""
+    candidates = (flow01, -flow10, np.zeros_like(flow01))
+    costs = np.stack([
+        cv2.blur(cv2.absdiff(warp(gray0, v, -t), warp(gray1, v, 1.0 - t)), (COST_WINDOW, COST_WINDOW))
+        for v in candidates
+    ])  # (K, h, w) mean grey difference in [0, 1]
+    weights = np.exp((costs.min(axis=0) - costs) * np.float32(1 / TAU))  # (K, h, w), the best one is 1
+    motion = sum(weight[..., None] * v for weight, v in zip(weights, candidates))
+    return motion / weights.sum(axis=0)[..., None]
+
+
+def warp(image: np.ndarray, motion: np.ndarray, factor: float) -> np.ndarray:
+    """Backward warp: out(x) = image(x + factor * motion(x)), bilinear, edges replicated."""
+    coords = pixel_grid(*motion.shape[:2]) + np.float32(factor) * motion
+    return cv2.remap(image, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@functools.lru_cache(maxsize=4)
+def pixel_grid(h: int, w: int) -> np.ndarray:
+    """float32 (h, w, 2): the (x, y) coordinates of every pixel (read-only, shared)."""
+    grid = np.empty((h, w, 2), np.float32)
+    grid[..., 0] = np.arange(w, dtype=np.float32)
+    grid[..., 1] = np.arange(h, dtype=np.float32)[:, None]
+    grid.flags.writeable = False
+    return grid
