@@ -200,6 +200,8 @@ def build_dataset(
         )
     split_by_shot(windows, config)
     counts = {split: sum(1 for w in windows if w.split == split) for split in SPLITS}
+    if config.val_fraction > 0 and counts["val"] == 0:
+        console.log("[yellow]warning:[/yellow] only one shot has windows, so the val split is empty")
     header = DatasetManifest.header(config.model_dump(), upstream_ref(output, frames_folder / FILTER_NAME))
     with stage_output(output, "build-dataset", overwrite):
         writer = DatasetWriter(output, counts, config.window_length, config.size, config.size)

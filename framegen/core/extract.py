@@ -264,7 +264,9 @@ def extract(movie: Path, folder: Path, config: ExtractConfig, overwrite: bool = 
             if config.start > 0 or config.end is not None:
                 raise UsageError(f"{movie}: no frames between --start and --end")
             raise InputError(f"{movie}: no frame could be decoded ({_decode_problem(reader)})")
-        if reader.time_base is None or len(reader.pts) != len(frames) or fps <= 0:
+        if fps <= 0:
+            raise InputError(f"{movie}: ffmpeg reports no frame rate for its video stream")
+        if reader.time_base is None or len(reader.pts) != len(frames):
             raise ExternalToolError(f"ffmpeg reported {len(reader.pts)} timestamps for {len(frames)} frames")
         infos = []
         for number, pts in enumerate(reader.pts):

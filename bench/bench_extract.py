@@ -1,0 +1,82 @@
+"""Speed of `framegen extract` against a bare ffmpeg decode + scale of the same movie.
+
+    python bench/bench_extract.py [--movie ../shared/data/sample_movie.mp4] [--max-side 640] [--repeats 3]
+
+Measures, interleaved `--repeats` times, median of each:
+- bare:     ffmpeg -i MOVIE -vf scale=W:H -f null -        (the issue's yardstick; W:H = extract's size)
+- pipe:     the same, converted to RGB and piped out raw   (what extract's ffmpeg does, without PNGs)
+- extract:  framegen.core.extract.extract() in this process (decode + PNG frames + manifest)
+- command:  `python -m framegen -q extract` as a new process (adds Python start-up and imports)
+Wall seconds and CPU seconds (this process + ffmpeg) for each, and the ratios to bare. Target (issue 2):
+extract within 1.15x of bare. On a shared machine compare the CPU-second ratio too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from framegen.core import console
+from framegen.core.extract import ExtractConfig, extract, probe_movie, working_size
+from framegen.core.ffmpeg import ffmpeg_binary
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (ffmpeg)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(run) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    run()
+    return time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--movie", type=Path, default=REPO.parent / "shared" / "data" / "sample_movie.mp4")
+    parser.add_argument("--max-side", type=int, default=640)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    console.set_verbosity(-1)  # no progress bars
+    width, height = working_size(probe_movie(args.movie), args.max_side)
+    decode = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(args.movie),
+              "-vf", f"scale={width}:{height}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        runs = {
+            "bare": lambda: subprocess.run([*decode, "-f", "null", "-"], check=True),
+            "pipe": lambda: subprocess.run([*decode, "-pix_fmt", "rgb24", "-f", "rawvideo", "-"], check=True,
+                                           stdout=subprocess.DEVNULL),
+            "extract": lambda: extract(args.movie, out / "frames", ExtractConfig(max_side=args.max_side), True),
+            "command": lambda: subprocess.run([sys.executable, "-m", "framegen", "-q", "extract", str(args.movie),
+                                               "-o", str(out / "cli"), "--max-side", str(args.max_side),
+                                               "--overwrite"], check=True, stdout=subprocess.DEVNULL, cwd=REPO),
+        }
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+        for _ in range(args.repeats):
+            for name, run in runs.items():
+                times[name].append(timed(run))
+        frames = len(list((out / "frames").glob("*.png")))
+    wall = {name: statistics.median(t[0] for t in values) for name, values in times.items()}
+    cpu = {name: statistics.median(t[1] for t in values) for name, values in times.items()}
+    print(f"{args.movie.name}: {frames} frames at {width}x{height}, median of {args.repeats}")
+    for name in runs:
+        print(f"  {name:8s} {wall[name]:6.2f} s wall ({wall[name] / wall['bare']:4.2f}x bare)  "
+              f"{cpu[name]:6.2f} s CPU ({cpu[name] / cpu['bare']:4.2f}x bare)  {frames / wall[name]:6.0f} frames/s")
+    print(f"extract / bare ffmpeg: {wall['extract'] / wall['bare']:.2f}x wall (target <= 1.15), "
+          f"{cpu['extract'] / cpu['bare']:.2f}x CPU")
+
+
+if __name__ == "__main__":
+    main()
