@@ -16,27 +16,27 @@ NAME = "build-dataset"
 
 def run(
     folder: Optional[Path] = typer.Argument(
-        None, help="Frames folder, after `extract` and `filter`. [default: framegen-work/frames]"
+        None, help="Frames folder, after `extract` and `filter`. \\[default: framegen-work/frames]"
     ),
     output: Optional[Path] = typer.Option(
-        None, "-o", "--output", help="Dataset folder to write. [default: framegen-work/dataset]"
+        None, "-o", "--output", help="Dataset folder to write. \\[default: framegen-work/dataset]"
     ),
     size: Optional[int] = typer.Option(
-        None, "--size", help="Frames are SIZE x SIZE: the centred square of each frame, resized. [default: 256]"
+        None, "--size", help="Frames are SIZE x SIZE: the centred square of each frame, resized. \\[default: 256]"
     ),
     window_length: Optional[int] = typer.Option(
-        None, "--window-length", help="Distinct drawings per window. [default: 8]"
+        None, "--window-length", help="Distinct drawings per window. \\[default: 8]"
     ),
     stride: Optional[int] = typer.Option(
-        None, "--stride", help="Drawings between the starts of two windows of a shot. [default: 4]"
+        None, "--stride", help="Drawings between the starts of two windows of a shot. \\[default: 4]"
     ),
     min_moving: Optional[float] = typer.Option(
-        None, "--min-moving", help="Drop a window when fewer than this fraction of its steps move. [default: 0.5]"
+        None, "--min-moving", help="Drop a window when fewer than this fraction of its steps move. \\[default: 0.5]"
     ),
     val_fraction: Optional[float] = typer.Option(
-        None, "--val-fraction", help="Share of the windows in val, taken in whole shots. [default: 0.15]"
+        None, "--val-fraction", help="Share of the windows in val, taken in whole shots. \\[default: 0.15]"
     ),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the shot split. [default: 0]"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the shot split. \\[default: 0]"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
 ) -> None:

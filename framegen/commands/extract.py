@@ -17,15 +17,15 @@ NAME = "extract"
 def run(
     movie: Path = typer.Argument(..., help="The movie file (anything ffmpeg decodes)."),
     output: Optional[Path] = typer.Option(
-        None, "-o", "--output", help="Frames folder to write. [default: framegen-work/frames]"
+        None, "-o", "--output", help="Frames folder to write. \\[default: framegen-work/frames]"
     ),
     max_side: Optional[int] = typer.Option(
         None, "--max-side", help="Working size: longest side in pixels, aspect kept; 0 = the movie's size. "
-        "Never enlarges. [default: 640]",
+        "Never enlarges. \\[default: 640]",
     ),
-    start: Optional[float] = typer.Option(None, "--start", help="Start at this time, in seconds. [default: 0]"),
-    end: Optional[float] = typer.Option(None, "--end", help="Stop before this time, in seconds. [default: the end]"),
-    every: Optional[int] = typer.Option(None, "--every", help="Keep one frame in N. [default: 1]"),
+    start: Optional[float] = typer.Option(None, "--start", help="Start at this time, in seconds. \\[default: 0]"),
+    end: Optional[float] = typer.Option(None, "--end", help="Stop before this time, in seconds. \\[default: the end]"),
+    every: Optional[int] = typer.Option(None, "--every", help="Keep one frame in N. \\[default: 1]"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty output folder."),
 ) -> None:

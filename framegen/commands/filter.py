@@ -16,31 +16,31 @@ NAME = "filter"
 
 def run(
     folder: Optional[Path] = typer.Argument(
-        None, help="Frames folder written by `extract`. [default: framegen-work/frames]"
+        None, help="Frames folder written by `extract`. \\[default: framegen-work/frames]"
     ),
     detector: Optional[str] = typer.Option(
         None, "--detector", help="Cut detector: content (fast, no weights) or vgg16 (the seed's method, "
-        "needs the torchvision ImageNet weights). [default: content]",
+        "needs the torchvision ImageNet weights). \\[default: content]",
     ),
     cut_threshold: Optional[float] = typer.Option(
-        None, "--cut-threshold", help="content: minimum mean RGB difference (0-255) for a cut. [default: 20]"
+        None, "--cut-threshold", help="content: minimum mean RGB difference (0-255) for a cut. \\[default: 20]"
     ),
     cut_ratio: Optional[float] = typer.Option(
-        None, "--cut-ratio", help="content: a cut also scores this many times its neighbours. [default: 3]"
+        None, "--cut-ratio", help="content: a cut also scores this many times its neighbours. \\[default: 3]"
     ),
     min_shot_frames: Optional[int] = typer.Option(
-        None, "--min-shot-frames", help="Shortest shot, in frames. [default: 8]"
+        None, "--min-shot-frames", help="Shortest shot, in frames. \\[default: 8]"
     ),
     hold_threshold: Optional[float] = typer.Option(
         None, "--hold-threshold", help="Pixel difference (0-255) that tells a new drawing from a held one. "
-        "[default: 16]",
+        "\\[default: 16]",
     ),
     vgg_threshold: Optional[float] = typer.Option(
-        None, "--vgg-threshold", help="vgg16: feature distance (cosine) that drops a window. [default: 0.5]"
+        None, "--vgg-threshold", help="vgg16: feature distance (cosine) that drops a window. \\[default: 0.5]"
     ),
     vgg_weights: Optional[Path] = typer.Option(
         None, "--vgg-weights", help="vgg16: weights file (a torchvision VGG16 state_dict). "
-        "[default: torchvision's cache]",
+        "\\[default: torchvision's cache]",
     ),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo a folder that was filtered before."),
