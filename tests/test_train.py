@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-from framegen.core.checkpoint import load_exported, save_checkpoint
+from framegen.core.checkpoint import load_checkpoint, load_exported, save_checkpoint
 from framegen.core.manifest import sha256_file
 from framegen.core.trainer import TrainConfig, WindowSampler, open_training_data
 from window_datasets import make_dataset, tiny_config
@@ -78,6 +81,26 @@ def test_resume_is_exact(cli, dataset, config, tmp_path):
         assert torch.equal(moments["exp_avg_sq"], b["optimizer_g"]["state"][i]["exp_avg_sq"])
 
 
+def test_kill_9_then_resume_continues_from_the_last_checkpoint(cli, dataset, config, tmp_path):
+    command = [sys.executable, "-m", "framegen", "-q", "train", str(dataset), "-o", "run", "--config", str(config),
+               "--max-steps", "200", "--checkpoint-every", "2", "--batch-size", "1"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    deadline = time.monotonic() + 90
+    while len(list(checkpoints.glob("step-*.pt"))) < 2:
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "no checkpoints written"
+        time.sleep(0.05)
+    process.kill()  # SIGKILL, possibly in the middle of writing a checkpoint
+    process.wait()
+    step = load_checkpoint(checkpoints / "last.pt")["step"]  # intact: written atomically
+    assert step >= 2
+    code, _, err = cli("train", "-o", "run", "--resume", "--max-steps", str(step + 2))
+    assert code == 0, err
+    assert load_checkpoint(checkpoints / "last.pt")["step"] == step + 2
+    assert not list(checkpoints.glob(".*.tmp")) and (tmp_path / "run" / "manifest.json").exists()
+
+
 def test_default_workspace_and_export_only(cli, config, tmp_path):
     make_dataset(tmp_path / "framegen-work" / "dataset")
     code, _, err = cli("train", "--config", config, "--max-steps", "1", "--precision", "bf16", *FAST)
@@ -141,11 +164,11 @@ def test_mix_weights_datasets_and_validation_uses_movie_data(tmp_path):
     movie = make_dataset(tmp_path / "movie")
     synthetic = make_dataset(tmp_path / "synthetic", kind="synthetic", seed=5)
     config = TrainConfig(datasets=[str(movie), str(synthetic)], mix=[0.7, 0.3])
-    train_sets, val_sets, _ = open_training_data(config, size_multiple=16)
+    train_sets, val_sets, _, size = open_training_data(config)
     assert [d.folder for d in train_sets] == [movie, synthetic]
-    assert [d.folder for d in val_sets] == [movie]
+    assert [d.folder for d in val_sets] == [movie] and size == (64, 64)
     config = TrainConfig(datasets=[str(movie), str(synthetic)], validate_synthetic=True)
-    assert len(open_training_data(config, size_multiple=16)[1]) == 2
+    assert len(open_training_data(config)[1]) == 2
 
 
 def test_train_mixes_datasets_from_the_cli(cli, config, tmp_path):

@@ -9,7 +9,7 @@ import typer
 
 from framegen.core import console
 from framegen.core.config import resolve_config
-from framegen.core.trainer import TrainConfig, export_run, saved_config, train
+from framegen.core.trainer import TrainConfig, export_run, metrics_text, saved_config, train
 from framegen.core.workspace import default_folder, folder_lock, input_folder
 
 NAME = "train"
@@ -22,10 +22,6 @@ def _parse_mix(text: str | None) -> list[float] | None:
         return [float(part) for part in text.split(",")]
     except ValueError:
         raise typer.BadParameter(f"expected comma-separated weights such as 0.7,0.3, got {text!r}") from None
-
-
-def _metrics_line(metrics: dict[str, float]) -> str:
-    return f"PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, MS-SSIM {metrics['ms_ssim']:.4f}"
 
 
 def run(
@@ -57,7 +53,7 @@ def run(
     """
     run_folder = output if output is not None else default_folder("run")
     if export:
-        with folder_lock(run_folder):
+        with folder_lock(input_folder(run_folder, "run")):
             exported, state = export_run(run_folder)
         console.result(f"exported step {state['step']} of {run_folder} to {exported}")
         return
@@ -78,5 +74,5 @@ def run(
     console.result(f"wrote {result.run}: {result.steps} steps ({result.windows_per_second:.2f} windows/s); "
                    f"exported step {result.exported_step} to {result.export}")
     if result.validation is not None:
-        console.result(f"validation: {_metrics_line(result.validation)}")
-        console.result(f"cross-fade: {_metrics_line(result.crossfade)}")
+        console.result(f"validation: {metrics_text(result.validation)}")
+        console.result(f"cross-fade: {metrics_text(result.crossfade)}")

@@ -130,6 +130,8 @@ class CheckpointSaver:
         self.folder = Path(folder)
         self.keep = keep
         self.folder.mkdir(parents=True, exist_ok=True)
+        for stale in self.folder.glob(".*.tmp"):  # a write that a kill -9 interrupted
+            stale.unlink()
 
     @property
     def last(self) -> Path:

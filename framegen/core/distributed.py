@@ -58,15 +58,6 @@ def barrier(info: Distributed) -> None:
         dist.barrier()
 
 
-def broadcast_object(info: Distributed, value):
-    """Rank 0's `value` on every rank (e.g. an error that rank 0 met and every rank must raise)."""
-    if not info.enabled:
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def shutdown(info: Distributed) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

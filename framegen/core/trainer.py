@@ -215,8 +215,8 @@ class SeededWindows(torch.utils.data.Dataset):
             return self.datasets[dataset][index]  # (T, 3, H, W) float in [0, 1]
 
 
-def open_training_data(config: TrainConfig, size_multiple: int):
-    """(train datasets, validation datasets, dataset manifest paths); checks sizes fit the model."""
+def open_training_data(config: TrainConfig):
+    """(train datasets, validation datasets, dataset manifest paths, training frame (height, width))."""
     folders = [Path(d) for d in config.datasets]
     if not folders:
         raise UsageError("no dataset given")
@@ -229,16 +229,20 @@ def open_training_data(config: TrainConfig, size_multiple: int):
         raise InputError(f"{folders[0]}: windows of {min(lengths)} frames have no in-between to learn")
     if config.crop is None and len({(m.height, m.width) for m in manifests}) > 1:
         raise UsageError("datasets have different frame sizes: train on --crop squares")
-    h, w = (config.crop, config.crop) if config.crop else (manifests[0].height, manifests[0].width)
-    if h % size_multiple or w % size_multiple:
-        raise UsageError(f"training frames {w}x{h} are not multiples of the model's {size_multiple} px: "
-                         f"use --crop with a multiple of {size_multiple}")
     if sum(len(d) for d in train_sets) == 0:
         raise InputError(f"{', '.join(map(str, folders))}: no training windows")
     movie = [f for f, m in zip(folders, manifests) if m.kind == "movie"]
     val_folders = folders if config.validate_synthetic or not movie else movie
     val_sets = [d for d in (WindowDataset(f, "val") for f in val_folders) if len(d) > 0]
-    return train_sets, val_sets, [manifest_path(f) for f in folders]
+    size = (config.crop, config.crop) if config.crop else (manifests[0].height, manifests[0].width)
+    return train_sets, val_sets, [manifest_path(f) for f in folders], size
+
+
+def check_frame_size(size: tuple[int, int], size_multiple: int) -> None:
+    h, w = size
+    if h % size_multiple or w % size_multiple:
+        raise UsageError(f"training frames {w}x{h} are not multiples of the model's {size_multiple} px: "
+                         f"use --crop with a multiple of {size_multiple}")
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -339,6 +343,19 @@ def write_samples(path: Path, model: torch.nn.Module, dataset: WindowDataset, co
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def tensorboard_writer(run: Path):
+    """A TensorBoard writer into RUN/tensorboard/ when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run / "tensorboard"))
+
+
+def metrics_text(metrics: dict[str, float]) -> str:
+    return f"PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, MS-SSIM {metrics['ms_ssim']:.4f}"
+
+
 def append_metrics(path: Path, row: dict[str, Any]) -> None:
     """Append one row to metrics.csv (header written with the first row)."""
     new = not path.exists()
@@ -403,6 +420,7 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
 
 
 def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> TrainResult:
+    # ---- setup, continued: precision, seeds
     device = dist.device
     amp = autocast_context(device, config.precision)
     torch.manual_seed(config.seed)  # the same initial weights on every process
@@ -411,8 +429,24 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
+    # ---- data: training windows (mixed by weight), validation windows
+    train_sets, val_sets, dataset_manifests, frame_size = open_training_data(config)
+    sampler = WindowSampler([len(d) for d in train_sets], config.mix, config.seed, dist.rank, dist.world_size)
+    workers = config.workers
+    if workers is None:  # a CPU step takes seconds, loading a window a millisecond; a GPU step needs helpers
+        workers = 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+    loader = torch.utils.data.DataLoader(
+        SeededWindows(train_sets), batch_size=config.batch_size, sampler=sampler, num_workers=workers,
+        pin_memory=device.type == "cuda", persistent_workers=workers > 0, generator=torch.Generator(),
+    )
+    steps_per_epoch = math.ceil(sampler.per_rank / config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+
     # ---- models: generator + its loss, discriminator when the GAN part is on, EMA, optimizers
     generator = build_generator(config.arch, config.model).to(device)
+    check_frame_size(frame_size, generator.size_multiple)
     criterion = build_loss(config.arch, config.loss)
     discriminator = build_discriminator(config.gan.discriminator).to(device) if config.gan.enabled else None
     adversarial = AdversarialLoss(config.gan.loss)
@@ -426,19 +460,6 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
         if discriminator is not None else None
     scaler_g = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
     scaler_d = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
-
-    # ---- data: training windows (mixed by weight), validation windows
-    train_sets, val_sets, dataset_manifests = open_training_data(config, generator.size_multiple)
-    sampler = WindowSampler([len(d) for d in train_sets], config.mix, config.seed, dist.rank, dist.world_size)
-    workers = config.workers if config.workers is not None else (0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
-    loader = torch.utils.data.DataLoader(
-        SeededWindows(train_sets), batch_size=config.batch_size, sampler=sampler, num_workers=workers,
-        pin_memory=device.type == "cuda", persistent_workers=workers > 0, generator=torch.Generator(),
-    )
-    steps_per_epoch = math.ceil(sampler.per_rank / config.batch_size)
-    total_steps = config.epochs * steps_per_epoch
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
 
     # ---- resume: every state from checkpoints/last.pt
     step, epoch, batch_in_epoch, best_psnr = 0, 0, 0, -math.inf
@@ -512,6 +533,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     # ---- loop
     eval_model = ema.model if ema is not None else raw_generator
     saver = CheckpointSaver(checkpoint_folder(run), config.keep) if dist.is_main else None
+    tensorboard = tensorboard_writer(run) if dist.is_main else None
     running: dict[str, torch.Tensor] = {}
     running_steps, train_seconds, train_windows = 0, 0.0, 0
     validated_at = -1
@@ -552,11 +574,14 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
                 model_metrics, crossfade = validation
                 row |= {k: round(v, 4) for k, v in model_metrics.items()}
                 row |= {f"crossfade_{k}": round(v, 4) for k, v in crossfade.items()}
-                console.log(f"step {step}: validation PSNR {model_metrics['psnr']:.2f} dB, SSIM "
-                            f"{model_metrics['ssim']:.4f}, MS-SSIM {model_metrics['ms_ssim']:.4f} | cross-fade "
-                            f"{crossfade['psnr']:.2f} dB, {crossfade['ssim']:.4f}, {crossfade['ms_ssim']:.4f}")
+                console.log(f"step {step} validation: {metrics_text(model_metrics)}")
+                console.log(f"{' ' * len(str(step))}  cross-fade: {metrics_text(crossfade)}")
             row |= losses | {"windows_per_s": round(train_windows / max(train_seconds, 1e-9), 3)}
             append_metrics(run / "metrics.csv", row)
+            if tensorboard is not None:
+                for name, value in row.items():
+                    tensorboard.add_scalar(name, value, step)
+                tensorboard.flush()
         validated_at = step
         running, running_steps = {}, 0
         barrier(dist)
@@ -564,9 +589,9 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     def epoch_progress() -> float:
         return epoch + batch_in_epoch / steps_per_epoch
 
-    console.log(f"Training {config.arch} on {sum(len(d) for d in train_sets)} windows "
-                f"({steps_per_epoch} steps/epoch x {dist.world_size} process(es), batch {config.batch_size}) "
-                f"on {device}, {config.precision}; {total_steps - step} steps to go")
+    console.log(f"Training {config.arch} on {sum(len(d) for d in train_sets)} windows, {device}, {config.precision}")
+    console.log(f"{steps_per_epoch} steps/epoch of {config.batch_size} x {dist.world_size} process(es); "
+                f"{total_steps - step} steps to go")
     status = TextColumn("{task.fields[status]}")
     with console.progress(status, unit="steps") as bar:
         task = bar.add_task("train", total=total_steps, completed=step, status="")
@@ -601,6 +626,8 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     # ---- finish: last validation, export, run manifest
     if validated_at != step:
         validate_and_save()
+    if tensorboard is not None:
+        tensorboard.close()
     rate = train_windows / max(train_seconds, 1e-9)
     export_json = run / "export" / "model.json"
     if not dist.is_main:
