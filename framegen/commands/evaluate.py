@@ -1,10 +1,64 @@
-"""PLACEHOLDER: replaced by the real command (work in progress)."""
+"""`framegen evaluate`: PSNR / SSIM / MS-SSIM of each engine's in-betweens against real frames."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from framegen.core import console, workspace
+from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
+from framegen.core.evaluate import EvaluateConfig, evaluate, per_t_table, results_table
+from framegen.core.manifest import write_manifest
 
 NAME = "evaluate"
 
 
-def run() -> None:
-    """(not implemented yet)"""
-    raise UsageError("evaluate is not implemented yet")
+def run(
+    datasets: Optional[list[Path]] = typer.Argument(
+        None, help="Dataset folders (build-dataset or synth). \\[default: framegen-work/dataset]"
+    ),
+    engine: Optional[str] = typer.Option(
+        None, "--engine", help="Comma-separated engines: blend, flow, model, auto, minterpolate (ffmpeg). "
+        "\\[default: blend,flow]",
+    ),
+    checkpoint: Optional[Path] = typer.Option(
+        None, "--checkpoint", help="Exported model for the model/auto engines."
+    ),
+    split: Optional[str] = typer.Option(None, "--split", help="Which split's windows. \\[default: val]"),
+    max_windows: Optional[int] = typer.Option(
+        None, "--max-windows", help="At most this many windows per dataset, evenly spread. \\[default: all]"
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="JSON report to write. \\[default: evaluation.json beside the first dataset]"
+    ),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
+) -> None:
+    """Score engines on real in-betweens: for every window, frames 0 and 7 -> 1..6 (large gap) and 0 and
+    2 -> 1 (small gap).
+
+    PSNR, SSIM and MS-SSIM per t and overall, and time per frame, for each engine; per dataset when
+    several are given. Prints tables and writes a JSON report (per-shot numbers included).
+    """
+    folders = datasets or [workspace.input_folder(None, "dataset")]
+    if engine is not None:
+        engines = [name.strip() for name in engine.split(",") if name.strip()]
+    else:
+        engines = ["blend", "flow", "model"] if checkpoint is not None else None
+    settings = resolve_config(
+        EvaluateConfig, dict(engines=engines, checkpoint=checkpoint, split=split, max_windows=max_windows), config
+    )
+    if settings.checkpoint is not None and not {"model", "auto"} & set(settings.engines):
+        raise UsageError("--checkpoint is for the model and auto engines: add model to --engine")
+    report_path = output if output is not None else Path(folders[0]).parent / "evaluation.json"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report = evaluate(folders, settings, report_path.parent)
+    stdout = Console(highlight=False)
+    stdout.print(results_table(report, "large_gap"))
+    stdout.print(results_table(report, "small_gap"))
+    stdout.print(per_t_table(report))
+    write_manifest(report, report_path.parent, report_path.name)
+    console.result(f"wrote {report_path}")

@@ -1,10 +1,48 @@
-"""PLACEHOLDER: replaced by the real command (work in progress)."""
+"""`framegen export-gif`: a folder of frames (or a frames manifest) -> GIF, WebP, APNG or MP4."""
 
-from framegen.core.errors import UsageError
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from framegen.core import console, workspace
+from framegen.core.animation import ExportConfig, export_frames
+from framegen.core.config import resolve_config
 
 NAME = "export-gif"
 
 
-def run() -> None:
-    """(not implemented yet)"""
-    raise UsageError("export-gif is not implemented yet")
+def run(
+    frames: Path = typer.Argument(
+        ..., help="Folder of PNG frames (name order), or a frames folder / manifest.json from extract."
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Animation to write: .gif .webp .png (APNG) .mp4. "
+        "\\[default: framegen-work/animation.gif]",
+    ),
+    fps: Optional[float] = typer.Option(
+        None, "--fps", help="Frames per second. \\[default: the manifest's frame rate, else 12]"
+    ),
+    loop: Optional[int] = typer.Option(
+        None, "--loop", help="How many times the animation plays; 0 = forever (GIF/WebP/APNG). \\[default: 0]"
+    ),
+    pingpong: Optional[bool] = typer.Option(
+        None, "--pingpong/--no-pingpong", help="Play forwards then backwards. \\[default: off]"
+    ),
+    width: Optional[int] = typer.Option(None, "--width", help="Scale to this width, aspect kept. \\[default: as is]"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
+) -> None:
+    """Turn frames into an animation: GIF (a palette per frame, ffmpeg palettegen/paletteuse), WebP, APNG
+    or MP4, by the suffix of -o.
+
+    Frames stream through ffmpeg, so long sequences need little memory. The file appears only when it is
+    complete (written to a temporary name, then renamed).
+    """
+    settings = resolve_config(ExportConfig, dict(fps=fps, loop=loop, pingpong=pingpong, width=width), config)
+    if output is None:
+        output = workspace.workspace() / "animation.gif"
+        output.parent.mkdir(parents=True, exist_ok=True)
+    count, rate = export_frames(frames, output, settings)
+    console.result(f"wrote {output}: {count} frames at {rate:g} fps")

@@ -1,10 +1,102 @@
-"""PLACEHOLDER: replaced by the real command (work in progress)."""
+"""`framegen interpolate`: in-between frames for two images (an animation) or a movie (a higher frame rate)."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from framegen.core import console, workspace
+from framegen.core.config import resolve_config
+from framegen.core.engines import get_engine
 from framegen.core.errors import UsageError
+from framegen.core.interpolate import InterpolateConfig, interpolate_pair, interpolate_video
 
 NAME = "interpolate"
 
 
-def run() -> None:
-    """(not implemented yet)"""
-    raise UsageError("interpolate is not implemented yet")
+def run(
+    inputs: list[Path] = typer.Argument(..., help="Two images A B (an animation), or one MOVIE."),
+    output: Optional[Path] = typer.Option(
+        None, "-o", "--output", help="Animation to write: .gif .webp .png (APNG) .mp4. "
+        "[default: framegen-work/interpolated.gif, or .mp4 for a movie]",
+    ),
+    frames: Optional[int] = typer.Option(None, "--frames", help="In-betweens between A and B. [default: 6]"),
+    times: Optional[str] = typer.Option(
+        None, "--times", help="Explicit in-between times in (0, 1), comma-separated, e.g. 0.25,0.5,0.75."
+    ),
+    fps: Optional[float] = typer.Option(
+        None, "--fps", help="Frames per second of the animation [default: 12]; for a movie, the output rate."
+    ),
+    factor: Optional[int] = typer.Option(
+        None, "--factor", help="Movie: output rate = FACTOR x the movie's rate. [default: 2]"
+    ),
+    loop: Optional[int] = typer.Option(
+        None, "--loop", help="How many times the animation plays; 0 = forever (GIF/WebP/APNG). [default: 0]"
+    ),
+    pingpong: Optional[bool] = typer.Option(
+        None, "--pingpong/--no-pingpong", help="Play forwards then backwards (A..B..A). [default: off]"
+    ),
+    engine: Optional[str] = typer.Option(
+        None, "--engine", help="auto, flow, model or blend. auto = the trained model when it is known to beat "
+        "flow, else flow. [default: auto]",
+    ),
+    checkpoint: Optional[Path] = typer.Option(
+        None, "--checkpoint", help="Exported model (model.safetensors, model.json or their folder) for the "
+        "model/auto engines.",
+    ),
+    frames_dir: Optional[Path] = typer.Option(
+        None, "--frames-dir", help="Also write every frame as DIR/000.png, 001.png, ... (A first, B last)."
+    ),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --frames-dir folder."),
+) -> None:
+    """Interpolate between two images A B into an animation, or raise the frame rate of a MOVIE.
+
+    Two images: A, the in-betweens, B, at the inputs' exact size (any size; RGBA gives a transparent
+    animation). One movie: every frame kept, in-betweens added; scene cuts are never morphed across
+    (frames repeat there), drawings held on twos are interpolated between distinct drawings, audio is
+    copied. The output format comes from the suffix of -o.
+    """
+    if len(inputs) not in (1, 2):
+        raise UsageError(f"give two images (A B) or one movie, not {len(inputs)} files")
+    settings = resolve_config(
+        InterpolateConfig,
+        dict(engine=engine, checkpoint=checkpoint, frames=frames, times=parse_times(times), fps=fps, factor=factor,
+             loop=loop, pingpong=pingpong),
+        config,
+    )
+    video = len(inputs) == 1
+    if output is None:
+        output = workspace.workspace() / ("interpolated.mp4" if video else "interpolated.gif")
+        output.parent.mkdir(parents=True, exist_ok=True)
+    if video and frames_dir is not None:
+        raise UsageError("--frames-dir is for two images, not for a movie")
+    interpolator = get_engine(settings.engine, settings.checkpoint)
+    console.debug(f"engine: {interpolator.name}")
+    if video:
+        result = interpolate_video(inputs[0], output, interpolator, settings)
+        console.result(
+            f"wrote {output}: {result.output_frames} frames at {float(result.output_fps):g} fps from "
+            f"{result.input_frames} at {float(result.input_fps):g} fps ({interpolator.name} engine; "
+            f"{len(result.cuts)} scene cuts held, not morphed; {result.held} held frames)"
+        )
+        return
+    animation = interpolate_pair(inputs[0], inputs[1], output, interpolator, settings, frames_dir, overwrite)
+    h, w, channels = animation[0].shape
+    console.result(
+        f"wrote {output}: {len(animation)} frames of {w}x{h} {'RGBA' if channels == 4 else 'RGB'} "
+        f"({interpolator.name} engine)"
+    )
+    if frames_dir is not None:
+        console.result(f"wrote {len(animation)} PNG frames to {frames_dir}")
+
+
+def parse_times(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--times: expected numbers separated by commas, got {text!r}") from None

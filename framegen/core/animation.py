@@ -17,6 +17,9 @@ Per format:
   players only play yuv420p). No alpha in MP4: it is dropped. With `audio_from`, the audio streams of
   that file are copied in.
 `loop` is how many times the animation plays, 0 = forever (MP4 ignores it).
+
+`export_frames` (the `export-gif` command) feeds it the PNG files of a folder, in name order, or the
+frames a frames manifest (`extract`) lists, in its order and at its frame rate.
 """
 
 from __future__ import annotations
@@ -29,11 +32,17 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
+from framegen.core import console
 from framegen.core.errors import ExternalToolError, InputError, UsageError
+from framegen.core.extract import read_frames_manifest
 from framegen.core.ffmpeg import ffmpeg_binary, file_arg, last_error_line
+from framegen.core.images import read_image
+from framegen.core.manifest import MANIFEST_NAME
 
 FORMATS = {".gif": "gif", ".webp": "webp", ".png": "apng", ".apng": "apng", ".mp4": "mp4"}
+DEFAULT_FPS = 12.0  # for frames without a known frame rate
 
 T = TypeVar("T")
 
@@ -76,6 +85,7 @@ def write_animation(path: Path, frames: Iterable[np.ndarray], fps: float, loop: 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; an animation is an ordinary file
         command = ffmpeg_command(kind, Path(tmp), shape, fps, loop, width, audio_from)
         count = _pipe_frames(command, first, stream, shape)
         os.replace(tmp, path)
@@ -83,6 +93,12 @@ def write_animation(path: Path, frames: Iterable[np.ndarray], fps: float, loop: 
         Path(tmp).unlink(missing_ok=True)
         raise
     return count
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def ffmpeg_command(kind: str, output: Path, shape: tuple[int, ...], fps: float, loop: int,
@@ -149,3 +165,59 @@ def _checked(first: np.ndarray, rest: Iterator[np.ndarray], shape: tuple[int, ..
             raise InputError(f"frame {index} is {frame.dtype} {frame.shape}, the first frame is uint8 {shape}; "
                              "all frames of an animation must have the same size")
         yield frame
+
+
+def frame_files(source: Path) -> tuple[list[Path], Fraction | None]:
+    """The frame files of `source` and their frame rate when known.
+
+    `source`: a frames folder with a frames manifest (extract's; its order and fps), that manifest file,
+    or any folder of PNG files (name order, fps unknown).
+    """
+    source = Path(source)
+    if not source.exists():
+        raise InputError(f"{source}: no such file or folder")
+    folder = source.parent if source.is_file() else source
+    if source.is_file() or (folder / MANIFEST_NAME).is_file():
+        manifest = read_frames_manifest(folder)
+        return [folder / frame.file for frame in manifest.frames], Fraction(manifest.fps)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
+    if not files:
+        raise InputError(f"{folder}: no PNG frames here")
+    return files, None
+
+
+class ExportConfig(BaseModel):
+    """Options of `framegen export-gif`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fps: float | None = Field(None, gt=0)  # None: the manifest's frame rate, else DEFAULT_FPS
+    loop: int = Field(0, ge=0)  # plays, 0 = forever
+    pingpong: bool = False
+    width: int | None = Field(None, ge=2, le=8192)  # None: the frames' own size
+
+
+def export_frames(source: Path, output: Path, config: ExportConfig) -> tuple[int, float]:
+    """Write the frames of `source` (see frame_files) as the animation `output`; (frames written, fps)."""
+    animation_format(output)  # refuse an unknown format before reading anything
+    files, known_fps = frame_files(source)
+    rate = config.fps or (float(known_fps) if known_fps else DEFAULT_FPS)
+    channels = read_image(files[0]).shape[2]
+    sequence = pingpong(files) if config.pingpong else files
+    with console.progress(unit="frames") as bar:
+        task = bar.add_task("export", total=len(sequence))
+
+        def frames() -> Iterator[np.ndarray]:
+            for file in sequence:
+                yield with_channels(read_image(file, keep_alpha=channels == 4), channels)
+                bar.advance(task)
+
+        count = write_animation(output, frames(), rate, config.loop, config.width)
+    return count, rate
+
+
+def with_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 RGB(A) with `channels` channels: an opaque alpha channel is added where one is missing."""
+    if image.shape[2] == channels:
+        return image
+    return np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])
