@@ -94,6 +94,12 @@ class DatasetWriter:
         self.arrays[split][index] = window
         self.windows[split].append(info)
 
+    def add_written(self, split: str, info: WindowInfo) -> None:
+        """Record a window that another process wrote itself into the next row of the split's file."""
+        if len(self.windows[split]) >= len(self.arrays[split]):
+            raise ValueError(f"{split}: more windows than the {len(self.arrays[split])} allocated")
+        self.windows[split].append(info)
+
     def finish(self, manifest_fields: dict) -> DatasetManifest:
         """Flush the arrays and write manifest.json (fields: the Manifest header + `kind`)."""
         splits = {}
