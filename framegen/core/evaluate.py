@@ -234,6 +234,10 @@ def results_table(report: EvaluationReport, gap: str) -> Table:
     last = report.window_length - 1
     title = {"large_gap": f"large gap: frames 0, {last} -> 1..{last - 1}", "small_gap": "small gap: frames 0, 2 -> 1"}
     several = len(report.datasets) > 1
+    names = [Path(d.path).name for d in report.datasets]
+    label = dict(zip((d.path for d in report.datasets), names if len(set(names)) == len(names) else
+                     (d.path for d in report.datasets)))  # short folder names where they are unique
+    label["all"] = "all"
     table = Table(title=f"{title[gap]} ({report.split} windows)")
     table.add_column("engine")
     if several:
@@ -245,7 +249,7 @@ def results_table(report: EvaluationReport, gap: str) -> Table:
         for dataset, scores in rows:
             values = getattr(scores, gap)
             engine = result.engine if result.engine == result.runs else f"{result.engine} ({result.runs})"
-            table.add_row(engine, *([dataset] if several else []), f"{values.psnr:.2f}", f"{values.ssim:.4f}",
+            table.add_row(engine, *([label[dataset]] if several else []), f"{values.psnr:.2f}", f"{values.ssim:.4f}",
                           f"{values.ms_ssim:.4f}", f"{1000 * values.seconds_per_frame:.1f}")
     return table
 

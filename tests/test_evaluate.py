@@ -1,0 +1,76 @@
+"""`framegen evaluate`: engines scored against real in-betweens; flow ahead of blend on moving squares."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo
+from framegen.core.evaluate import MinterpolateEngine
+from test_engines import export_tiny, textured_square_frames
+
+
+def write_dataset(folder, windows: int = 3, start: int = 0):
+    """A synthetic dataset: `windows` val windows (and one train window) of a gliding textured square."""
+    folder.mkdir()
+    writer = DatasetWriter(folder, {"train": 1, "val": windows}, 8, 96, 128)
+    writer.add("train", textured_square_frames(8, seed=99), WindowInfo(shot="train", frames=list(range(8))))
+    for i in range(windows):
+        frames = textured_square_frames(8 + start + i, seed=i)[start + i:]  # each window a little further on
+        writer.add("val", frames, WindowInfo(shot=f"shot{i % 2}", frames=list(range(8))))
+    writer.finish({**DatasetManifest.header({}), "kind": "synthetic"})
+    return folder
+
+
+def test_flow_is_ahead_of_blend_on_moving_squares(cli, tmp_path):
+    dataset = write_dataset(tmp_path / "squares")
+    code, out, err = cli("evaluate", dataset, "--engine", "blend,flow")
+    assert code == 0, err
+    assert "large gap" in out and "small gap" in out and "t=3/7" in out
+    report_path = tmp_path / "evaluation.json"  # default: beside the dataset
+    assert str(report_path.name) in out
+    report = json.loads(report_path.read_text())
+    assert report["schema"] == "framegen/evaluation" and report["datasets"][0]["windows"] == 3
+    scores = {r["engine"]: r["overall"] for r in report["results"]}
+    for metric in ("psnr", "ssim", "ms_ssim"):
+        assert scores["flow"]["large_gap"][metric] > scores["blend"]["large_gap"][metric]
+    assert scores["flow"]["large_gap"]["psnr"] > scores["blend"]["large_gap"]["psnr"] + 3.0
+    assert scores["flow"]["small_gap"]["psnr"] > scores["blend"]["small_gap"]["psnr"]
+    assert list(scores["flow"]["large_gap"]["per_t"]) == [f"{k}/7" for k in range(1, 7)]
+    assert scores["flow"]["large_gap"]["frames"] == 18 and scores["flow"]["small_gap"]["frames"] == 3
+    assert scores["flow"]["large_gap"]["seconds_per_frame"] > 0
+    assert set(report["results"][0]["shots"][str(dataset)]) == {"shot0", "shot1"}
+
+
+def test_several_datasets_model_and_minterpolate(cli, tmp_path):
+    first = write_dataset(tmp_path / "one", windows=1)
+    second = write_dataset(tmp_path / "two", windows=1, start=3)
+    export = export_tiny(tmp_path / "export", beats_flow=None)
+    code, out, err = cli("evaluate", first, second, "--engine", "blend,model,minterpolate", "--checkpoint", export,
+                         "-o", tmp_path / "reports" / "eval.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "reports" / "eval.json").read_text())
+    assert [r["engine"] for r in report["results"]] == ["blend", "model", "minterpolate"]
+    assert all(set(r["datasets"]) == {str(first), str(second)} for r in report["results"])
+    assert " two " in out and " one " in out
+
+
+def test_minterpolate_baseline_returns_the_asked_times():
+    frames = textured_square_frames(8)
+    made = MinterpolateEngine().interpolate(frames[0], frames[0], [1 / 7, 0.5])
+    assert [m.shape for m in made] == [(96, 128, 3)] * 2
+    assert np.abs(made[1].astype(int) - frames[0]).mean() < 1.5  # a still pair stays still
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [(["missing"], 3), (["squares", "--engine", "blend,magic"], 2), (["squares", "--engine", "blend",
+                                                                      "--checkpoint", "x"], 2)],
+)
+def test_errors(cli, tmp_path, args, code):
+    write_dataset(tmp_path / "squares", windows=1)
+    result, _, err = cli("evaluate", *[str(tmp_path / a) if a in ("missing", "squares") else a for a in args])
+    assert result == code
+    assert len(err.strip().splitlines()) == 1

@@ -1,0 +1,184 @@
+"""`framegen interpolate`: two images -> an animation (+ the --frames-dir contract), and video mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA, moving_square_frames, write_video
+from framegen.core.ffmpeg import ffmpeg_binary
+from framegen.core.images import read_image, write_png
+from framegen.core.interpolate import plan_segments
+from test_engines import textured_square_frames
+
+
+def decode(path: Path, width: int, height: int, pix_fmt: str = "rgb24") -> np.ndarray:
+    """Every frame of an animation or movie, uint8 (N, H, W, 3|4)."""
+    done = subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt,
+                           "-"], capture_output=True, check=True)
+    channels = 4 if pix_fmt == "rgba" else 3
+    return np.frombuffer(done.stdout, np.uint8).reshape(-1, height, width, channels)
+
+
+def has_audio(path: Path) -> bool:
+    probe = subprocess.run([ffmpeg_binary(), "-hide_banner", "-i", str(path)], capture_output=True)
+    return "Audio:" in probe.stderr.decode()
+
+
+@pytest.fixture
+def pair(tmp_path) -> tuple[Path, Path]:
+    frames = textured_square_frames(8)
+    write_png(tmp_path / "a.png", frames[0])
+    write_png(tmp_path / "b.png", frames[7])
+    return tmp_path / "a.png", tmp_path / "b.png"
+
+
+def test_two_frames_make_an_8_frame_gif_without_a_checkpoint(cli, pair, tmp_path):
+    code, out, err = cli("interpolate", *pair, "-o", tmp_path / "out.gif", "--frames-dir", tmp_path / "frames")
+    assert code == 0, err
+    assert "out.gif" in out and "8 frames" in out and "flow engine" in out
+    assert len(decode(tmp_path / "out.gif", 128, 96)) == 8
+    # frame 3 shows the square in between, much closer to the real frame 3 than a cross-fade is
+    source = textured_square_frames(8).astype(int)
+    made = read_image(tmp_path / "frames" / "003.png").astype(int)
+    crossfade = (4 * source[0] + 3 * source[7]) / 7
+    assert np.abs(made - source[3]).mean() < np.abs(crossfade - source[3]).mean() / 2
+
+
+def test_frames_dir_contract(cli, pair, tmp_path):
+    code, _, err = cli("interpolate", *pair, "-o", tmp_path / "out.webp", "--frames-dir", tmp_path / "frames")
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "frames").glob("*.png"))
+    assert names == [f"{i:03d}.png" for i in range(8)]
+    first, last = read_image(tmp_path / "frames" / "000.png"), read_image(tmp_path / "frames" / "007.png")
+    assert np.array_equal(first, read_image(pair[0])) and np.array_equal(last, read_image(pair[1]))
+    assert all(read_image(tmp_path / "frames" / n).shape == (96, 128, 3) for n in names)
+    # a second run into the same folder is refused unless --overwrite; with it, the folder holds the new frames
+    code, _, err = cli("interpolate", *pair, "-o", tmp_path / "out.gif", "--frames-dir", tmp_path / "frames",
+                       "--times", "0.5")
+    assert code == 2 and "--overwrite" in err
+    code, _, _ = cli("interpolate", *pair, "-o", tmp_path / "out.gif", "--frames-dir", tmp_path / "frames",
+                     "--times", "0.5", "--overwrite")
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "frames").glob("*.png")) == ["000.png", "001.png", "002.png"]
+
+
+def test_default_output_goes_to_the_workspace(cli, pair):
+    code, out, _ = cli("interpolate", *pair, "--frames", "2", "--pingpong")
+    assert code == 0
+    assert "framegen-work/interpolated.gif" in out
+    assert len(decode(Path("framegen-work/interpolated.gif"), 128, 96)) == 6  # a b c d c b
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".png", ".mp4"])
+def test_odd_sizes_come_out_exactly(cli, tmp_path, suffix):
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        write_png(tmp_path / f"{name}.png", rng.integers(0, 256, (131, 257, 3), dtype=np.uint8))
+    out = tmp_path / f"out{suffix}"
+    code, _, err = cli("interpolate", tmp_path / "a.png", tmp_path / "b.png", "-o", out, "--frames", "3",
+                       "--frames-dir", tmp_path / "frames")
+    assert code == 0, err
+    assert len(decode(out, 257, 131)) == 5
+    assert read_image(tmp_path / "frames" / "002.png").shape == (131, 257, 3)
+
+
+def test_rgba_pair_gives_a_transparent_animation(cli, tmp_path):
+    frames = textured_square_frames(8)
+    for name, index in (("a", 0), ("b", 7)):
+        image = np.zeros((96, 128, 4), np.uint8)
+        image[..., :3] = frames[index]
+        image[30:66, 5:70, 3] = 255  # an opaque region around the square; the rest is transparent
+        write_png(tmp_path / f"{name}.png", image)
+    for suffix in (".png", ".gif", ".webp"):
+        out = tmp_path / f"out{suffix}"
+        code, stdout, err = cli("interpolate", tmp_path / "a.png", tmp_path / "b.png", "-o", out)
+        assert code == 0, err
+        assert "RGBA" in stdout
+        decoded = decode(out, 128, 96, "rgba")
+        assert len(decoded) == 8
+        assert decoded[:, :20, :, 3].max() == 0  # transparent stays transparent in every frame
+        assert decoded[:, 40:56, 20:50, 3].min() == 255  # the opaque middle stays opaque
+
+
+@pytest.mark.parametrize("make_b", ["other_size", "missing", "text"])
+def test_bad_inputs_are_one_line_and_exit_3(cli, pair, tmp_path, make_b):
+    b = tmp_path / "bad.png"
+    if make_b == "other_size":
+        write_png(b, np.zeros((50, 60, 3), np.uint8))
+    elif make_b == "text":
+        b.write_text("not an image")
+    code, _, err = cli("interpolate", pair[0], b, "-o", tmp_path / "out.gif")
+    assert code == 3
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out.gif").exists()
+
+
+def test_usage_errors_exit_2(cli, pair, tmp_path):
+    assert cli("interpolate", *pair, "-o", tmp_path / "out.avi")[0] == 2
+    assert cli("interpolate", *pair, "--frames", "3", "--times", "0.5")[0] == 2
+    assert cli("interpolate", *pair, "--times", "0.5,1.5")[0] == 2
+    assert cli("interpolate", *pair, "--engine", "magic")[0] == 2
+    assert cli("interpolate", pair[0], pair[1], pair[0])[0] == 2
+
+
+def test_plan_segments_holds_cuts_and_spans_held_drawings():
+    drawings = np.array([True, True, True, True, False, True, False, True])  # 4 and 6 repeat 3 and 5
+    segments = plan_segments(drawings, cuts=[3], source_times=[k / 2 for k in range(16)])
+    plan = [(s.first, s.last, s.times) for s in segments]
+    assert plan == [
+        (0, 1, [0.0, 0.5]), (1, 2, [0.0, 0.5]),
+        (2, None, [0.0, 0.0]),  # the last frame before the cut is repeated, never morphed into frame 3
+        (3, 5, [0.0, 0.25, 0.5, 0.75]),  # drawing 3 is held on twos: interpolated over its two frames
+        (5, 7, [0.0, 0.25, 0.5, 0.75]),
+        (7, None, [0.0, 0.0]),
+    ]
+
+
+def test_video_mode_doubles_frames_repeats_at_a_cut_and_keeps_audio(cli, tmp_path):
+    n, cut = 40, 20
+    source = moving_square_frames(n, cuts=(cut,), held=tuple(range(cut + 1, n, 2)))  # 2nd shot on twos
+    silent = write_video(tmp_path / "silent.mp4", source)
+    movie = tmp_path / "movie.mp4"
+    subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(silent), "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=2", "-c:v", "copy", "-c:a", "aac", "-shortest", str(movie)],
+                   check=True)
+    code, out, err = cli("interpolate", movie, "-o", tmp_path / "out.mp4", "--factor", "2")
+    assert code == 0, err
+    assert "80 frames at 48 fps" in out
+    frames = decode(tmp_path / "out.mp4", 128, 96).astype(int)
+    assert len(frames) == 2 * n
+    assert has_audio(tmp_path / "out.mp4")
+    decoded = decode(movie, 128, 96).astype(int)
+    # just before the cut: the last frame of the shot, repeated (a morph would be half the next shot)
+    assert np.abs(frames[2 * cut - 1] - decoded[cut - 1]).mean() < 2
+    assert np.abs(frames[2 * cut] - decoded[cut]).mean() < 2
+    # the shot on twos moves in every output frame: interpolated between drawings, not between duplicates
+    steps = [np.abs(frames[k] - frames[k - 1]).mean() for k in range(2 * cut + 1, 2 * (n - 2))]
+    assert min(steps) > 0.3, steps
+
+
+def test_video_mode_fps_and_bad_movie(cli, tmp_path):
+    movie = write_video(tmp_path / "movie.mp4", moving_square_frames(12))
+    code, out, err = cli("interpolate", movie, "-o", tmp_path / "out.mp4", "--fps", "60", "--engine", "blend")
+    assert code == 0, err
+    assert len(decode(tmp_path / "out.mp4", 128, 96)) == 30  # 12 frames at 24 fps = 0.5 s
+    (tmp_path / "fake.mp4").write_text("not a movie")
+    code, _, err = cli("interpolate", tmp_path / "fake.mp4", "-o", tmp_path / "out2.mp4")
+    assert code == 3 and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_sample_movie_doubles_without_morphing_across_cuts(cli, sample_movie, tmp_path):
+    truth = json.loads((SHARED_DATA / "sample_movie.json").read_text())
+    code, out, err = cli("interpolate", sample_movie, "-o", tmp_path / "double.mp4", "--factor", "2")
+    assert code == 0, err
+    frames = decode(tmp_path / "double.mp4", truth["width"], truth["height"]).astype(np.int16)
+    source = decode(sample_movie, truth["width"], truth["height"]).astype(np.int16)
+    assert len(frames) == 2 * truth["frames"]
+    for cut in truth["cuts"]:
+        assert np.abs(frames[2 * cut - 1] - source[cut - 1]).mean() < 2, cut
