@@ -138,4 +138,4 @@ def test_a_textures_folder_without_images_is_bad_input(cli):
     Path("empty").mkdir()
     (Path("empty") / "notes.txt").write_text("no images here")
     code, _, err = cli("synth", "-o", "ds", "--windows", "2", "--textures", "empty")
-    assert code == 3 and "no PNG or JPEG images" in err
+    assert code == 3 and "no PNG, JPEG or WebP images" in err

@@ -41,7 +41,7 @@ def run(
     ),
     textures: Optional[Path] = typer.Option(
         None, "--textures",
-        help="Folder of PNG/JPEG images (searched recursively) or a dataset folder: textured layers and "
+        help="Folder of PNG/JPEG/WebP images (searched recursively) or a dataset folder: textured layers and "
         "backgrounds are cut from them. [default: procedural noise, gradients, stripes]",
     ),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes. [default: every core]"),

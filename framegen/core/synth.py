@@ -58,7 +58,7 @@ MIXED_WEIGHTS = {"small": 0.3, "medium": 0.4, "large": 0.3}  # motion="mixed": e
 
 MAX_TEXTURES = 128  # images kept in memory from --textures (evenly spread over the sorted list)
 TEXTURE_SIDE = 512  # their longest side after downscaling
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 BLUR_SAMPLES = 5  # renders averaged over the shutter interval
 CHUNK = 4  # windows per task sent to a worker process
 TRANSPARENT = (0, 0, 0, 1)  # a sprite pixel outside the sprite: no colour, full transparency
@@ -88,7 +88,7 @@ class SynthConfig(BaseModel):
 def load_textures(folder: Path) -> list[np.ndarray]:
     """Up to MAX_TEXTURES images as uint8 (h, w, 3) RGB, longest side <= TEXTURE_SIDE, in a fixed order.
 
-    `folder` is a folder of PNG/JPEG images (searched recursively) or a framegen dataset folder, whose
+    `folder` is a folder of PNG/JPEG/WebP images (searched recursively) or a framegen dataset folder, whose
     window frames are used.
     """
     folder = Path(folder)
@@ -98,8 +98,8 @@ def load_textures(folder: Path) -> list[np.ndarray]:
         return _dataset_textures(folder)
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise InputError(f"{folder}: no PNG or JPEG images found (searched subfolders too)")
-    return [_shrink(read_image(path, keep_alpha=False)) for path in _spread(files, MAX_TEXTURES)]
+        raise InputError(f"{folder}: no PNG, JPEG or WebP images found (searched subfolders too)")
+    return [_shrink(_opaque(read_image(path))) for path in _spread(files, MAX_TEXTURES)]
 
 
 def _dataset_textures(folder: Path) -> list[np.ndarray]:
@@ -111,6 +111,14 @@ def _dataset_textures(folder: Path) -> list[np.ndarray]:
     if not frames:
         raise InputError(f"{folder}: dataset holds no windows to use as textures")
     return [_shrink(np.array(frame)) for frame in _spread(frames, MAX_TEXTURES)]
+
+
+def _opaque(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB; an RGBA image (a sprite) is laid over mid-grey."""
+    if image.shape[2] == 3:
+        return image
+    alpha = image[..., 3:].astype(np.float32) / 255
+    return (image[..., :3] * alpha + 128 * (1 - alpha) + 0.5).astype(np.uint8)
 
 
 def _spread(items: list, count: int) -> list:
@@ -129,9 +137,9 @@ def _shrink(image: np.ndarray) -> np.ndarray:
 
 
 def _crop(rng: np.random.Generator, image: np.ndarray, side: int) -> np.ndarray:
-    """A random square crop of `image` resized to uint8 (side, side, 3)."""
+    """A random square crop of `image` resized to uint8 (side, side, 3), magnified as little as it can be."""
     h, w = image.shape[:2]
-    crop = max(1, int(min(h, w) * rng.uniform(0.3, 1.0)))
+    crop = max(1, int(min(h, w) * rng.uniform(min(max(0.3, side / min(h, w)), 1.0), 1.0)))
     top, left = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
     patch = image[top : top + crop, left : left + crop]
     interpolation = cv2.INTER_AREA if crop > side else cv2.INTER_LINEAR
