@@ -54,6 +54,32 @@ class MipalLoss(nn.Module):
         return terms
 
 
+class MotionLossConfig(BaseModel):
+    """`--arch motion`: L1 + (1 - MS-SSIM) on the frames, no GAN by default (a GAN trades PSNR for texture)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    l1: float = Field(1.0, ge=0)
+    ms_ssim: float = Field(0.5, ge=0)  # weight of (1 - MS-SSIM)
+
+
+class MotionLoss(nn.Module):
+    needs_targets = False
+
+    def __init__(self, config: MotionLossConfig):
+        super().__init__()
+        self.config = config
+
+    def forward(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """outputs["frames"], targets: (B, T, 3, H, W) in [0, 1]; the two end frames are inputs, so skipped."""
+        frames = outputs["frames"][:, 1:-1].float().flatten(0, 1)  # (B*(T-2), 3, H, W) in [0, 1]
+        real = targets[:, 1:-1].flatten(0, 1)
+        return {
+            "l1": self.config.l1 * (frames - real).abs().mean(),
+            "ms_ssim": self.config.ms_ssim * (1 - ms_ssim(frames, real).mean()),
+        }
+
+
 class GanConfig(BaseModel):
     """The adversarial part: loss kind, weight, discriminator and its learning rate (TTUR)."""
 

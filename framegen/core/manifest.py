@@ -27,6 +27,8 @@ from framegen import __version__
 from framegen.core.errors import InputError
 
 MANIFEST_NAME = "manifest.json"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class UpstreamRef(BaseModel):
@@ -82,6 +84,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

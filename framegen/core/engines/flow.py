@@ -50,22 +50,32 @@ class FlowEngine(Engine):
         self.dis.setPatchStride(2)
 
     def interpolate_float(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> list[np.ndarray]:
+        frames = []
+        for t, motion in zip(times, self.motions(image0, image1, times)):
+            warped0 = warp(image0, motion, -t)
+            warped1 = warp(image1, motion, 1.0 - t)
+            frames.append((1.0 - t) * warped0 + t * warped1)
+        return frames
+
+    def motions(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> list[np.ndarray]:
+        """For each t, the 0 -> 1 motion (H, W, 2) px of the point at each pixel at time t, full resolution.
+
+        Also the starting point of the learned `motion` model (framegen/core/models/motion.py).
+        """
         h, w = image0.shape[:2]
         scale = min(1.0, WORK_SIDE / max(h, w))
         work_size = (max(1, round(w * scale)), max(1, round(h * scale)))
         gray0, gray1 = working_gray(image0, work_size), working_gray(image1, work_size)  # float32 (h', w') in [0, 1]
         flow01, flow10 = self.flows(gray0, gray1)  # float32 (h', w', 2), px at the working size
         candidates = [(flow01, length(flow01)), (-flow10, length(flow10)), (np.zeros_like(flow01), 0.0)]
-        frames = []
+        motions = []
         for t in times:
             motion = choose_motion(gray0, gray1, candidates, t)  # (h', w', 2) px, frame 0 -> 1
             if scale < 1.0:
                 motion = cv2.resize(motion, (w, h), interpolation=cv2.INTER_LINEAR)
                 motion *= np.float32(w / work_size[0]), np.float32(h / work_size[1])
-            warped0 = warp(image0, motion, -t)
-            warped1 = warp(image1, motion, 1.0 - t)
-            frames.append((1.0 - t) * warped0 + t * warped1)
-        return frames
+            motions.append(motion)
+        return motions
 
     def flows(self, gray0: np.ndarray, gray1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """DIS flow 0 -> 1 and 1 -> 0 of two grey images; tiny images are padded for DIS and cropped back."""

@@ -20,9 +20,10 @@ from pydantic import BaseModel, ValidationError
 from torch import nn
 
 from framegen.core.errors import UsageError
-from framegen.core.losses import MipalLoss, MipalLossConfig
+from framegen.core.losses import MipalLoss, MipalLossConfig, MotionLoss, MotionLossConfig
 from framegen.core.models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from framegen.core.models.mipal import MipalConfig, MipalGenerator
+from framegen.core.models.motion import MotionConfig, MotionInterpolator
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Arch:
 
 ARCHS = {
     "mipal": Arch("mipal", MipalConfig, MipalGenerator, MipalLossConfig, MipalLoss, adversarial=True),
+    "motion": Arch("motion", MotionConfig, MotionInterpolator, MotionLossConfig, MotionLoss, adversarial=False),
 }
 
 
