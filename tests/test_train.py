@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,28 @@ def test_refusals_are_one_line(cli, dataset, config, tmp_path):
     best.write_bytes(best.read_bytes()[:1000])
     code, _, err = cli("train", "-o", "run", "--export")
     assert code == 3 and "truncated or corrupt" in err and "Traceback" not in err
+
+
+def test_tensorboard_gets_the_metrics_when_installed(cli, dataset, config, monkeypatch):
+    logged = []
+
+    class SummaryWriter:  # stands in for torch.utils.tensorboard's, which needs the tensorboard package
+        def __init__(self, logdir):
+            logged.append(("logdir", logdir, 0))
+
+        def add_scalar(self, name, value, step):
+            logged.append((name, value, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            logged.append(("closed", None, None))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=SummaryWriter))
+    assert cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "1", *FAST)[0] == 0
+    assert logged[0][1].endswith("tensorboard") and logged[-1][0] == "closed"
+    assert {("psnr", 1), ("crossfade_psnr", 1), ("loss_g", 1)} <= {(name, step) for name, _, step in logged}
 
 
 def test_sampler_is_a_pure_function_of_seed_and_epoch():

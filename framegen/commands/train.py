@@ -41,8 +41,8 @@ def run(
     mix: Optional[str] = typer.Option(None, "--mix", help="Sampling weight per dataset, e.g. 0.7,0.3."),
     validate_synthetic: Optional[bool] = typer.Option(
         None, "--validate-synthetic", help="Also validate on synthetic datasets (default: movie datasets only)."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints."),
-    keep: Optional[int] = typer.Option(None, "--keep", help="Step checkpoints to keep besides last and best."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 200)."),
+    keep: Optional[int] = typer.Option(None, "--keep", help="Step checkpoints kept besides last and best (default 3)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes (default: 0 on CPU)."),
     export: bool = typer.Option(False, "--export", help="Only export the run's best checkpoint for inference."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
@@ -50,6 +50,8 @@ def run(
     """Train a frame interpolation model; write checkpoints, metrics, sample GIFs and exported weights.
 
     Runs on the CPU, one GPU, or many under `torchrun --nproc-per-node N -m framegen train ...`.
+    Model sizes, loss weights and the GAN part are set in the --config TOML, e.g. [model] width = 0.25,
+    refiner_depth = 6 (a quick CPU model); [loss] ms_ssim = 1.0; [gan] weight = 0.01, loss = "hinge".
     """
     run_folder = output if output is not None else default_folder("run")
     if export:

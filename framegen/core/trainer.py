@@ -589,6 +589,11 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     def epoch_progress() -> float:
         return epoch + batch_in_epoch / steps_per_epoch
 
+    def status_text() -> str:
+        """Mean losses since the last validation and the training speed."""
+        losses = " ".join(f"{k} {float(v) / max(running_steps, 1):.3f}" for k, v in running.items())
+        return f"{losses} | {train_windows / max(train_seconds, 1e-9):.2f} windows/s"
+
     console.log(f"Training {config.arch} on {sum(len(d) for d in train_sets)} windows, {device}, {config.precision}")
     console.log(f"{steps_per_epoch} steps/epoch of {config.batch_size} x {dist.world_size} process(es); "
                 f"{total_steps - step} steps to go")
@@ -608,9 +613,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
                 train_seconds += time.perf_counter() - tick  # loading + step; validation and checkpoints excluded
                 train_windows += window.shape[0] * dist.world_size
                 if step % DISPLAY_EVERY == 0 or step == 1:
-                    shown = " ".join(f"{k} {float(v) / running_steps:.3f}" for k, v in running.items())
-                    rate = train_windows / max(train_seconds, 1e-9)
-                    bar.update(task, status=f"{shown} | {rate:.2f} windows/s")
+                    bar.update(task, status=status_text())
                 bar.update(task, completed=step)
                 if batch_in_epoch == steps_per_epoch:  # the epoch is done
                     epoch, batch_in_epoch = epoch + 1, 0
@@ -618,6 +621,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
                 elif step % config.checkpoint_every == 0:
                     if dist.is_main:
                         save(None)
+                        console.log(f"step {step}: {status_text()}; checkpoint saved")
                     barrier(dist)
                 if step >= total_steps:
                     break
