@@ -103,7 +103,7 @@ def test_a_dataset_folder_gives_textures(cli):
 
 def test_output_is_a_dataset_that_window_dataset_and_synth_dataset_agree_on(cli):
     synth(cli, "ds", "--windows", "5", "--val-fraction", "0.2", "--length", "6")
-    manifest, train = open_split(Path("ds"), "train")
+    manifest, _ = open_split(Path("ds"), "train")
     assert [w.shot for w in manifest.splits["train"].windows] == [f"synth-{i:06d}" for i in range(1, 5)]
     assert manifest.splits["val"].shots == ["synth-000000"]
     assert manifest.splits["train"].windows[0].frames == list(range(6))

@@ -7,7 +7,8 @@ shapes cut from textures: real images from `--textures`, else procedural noise, 
 
 A scene is a pure function of (seed, scene index, t), with t continuous and running from 0 to 1 across
 the window: `Scene.render(t)` is the exact ground truth at any t. Frame k of a stored window is
-`render(k / (T - 1))`, and the in-between at any other t is one call away.
+`render(drawing_time(k))`, which is `render(k / (T - 1))` unless the window is held on twos, and the
+in-between at any other t is one call away.
 
 Per window, drawn from the scene's own RNG:
 - held frames "on twos" (`hold_rate`): frames 2j and 2j+1 show the drawing of time 2j / (T - 1);
@@ -29,9 +30,10 @@ import math
 import multiprocessing
 import os
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -221,7 +223,7 @@ def _fixed(points: np.ndarray, centre: float | np.ndarray) -> list[np.ndarray]:
 
 def _sprite(rng: np.random.Generator, textures: list[np.ndarray], radius: float, pad: float) -> np.ndarray:
     """One layer: float32 (c, c, 4), premultiplied RGB in [0, 255] and transparency (1 - alpha) in [0, 1]."""
-    side = int(math.ceil(2 * (radius + pad))) + 2
+    side = math.ceil(2 * (radius + pad)) + 2
     centre = side / 2
     outline_colour = _colour(rng, (0.2, 1.0), (0.0, 0.2)).tolist()
     thickness = max(1, round(radius * rng.uniform(0.03, 0.08)))
@@ -381,11 +383,12 @@ class Scene:
         size = config.size
         self.size, self.length = size, config.length
         self.held = bool(rng.random() < config.hold_rate)
-        # lighting: per-channel gains at t = 0 and t = 1
-        self.gains = np.exp(rng.normal(0, 0.2) + rng.normal(0, 0.06, (2, 3))).astype(np.float32) \
-            if rng.random() < config.lighting else None
-        # motion blur: shutter open over this fraction of t around each sample time
-        self.shutter = rng.uniform(0.3, 1.0) / (config.length - 1) if rng.random() < config.motion_blur else 0.0
+        self.gains = None  # lighting: float32 (2, 3) per-channel gains at t = 0 and t = 1
+        if rng.random() < config.lighting:
+            self.gains = np.exp(rng.normal(0, 0.2) + rng.normal(0, 0.06, (2, 3))).astype(np.float32)
+        self.shutter = 0.0  # motion blur: the span of t averaged around each sample time
+        if rng.random() < config.motion_blur:
+            self.shutter = rng.uniform(0.3, 1.0) / (config.length - 1)
 
         self.camera = Trajectory.random(rng, _motion_size(rng, config.motion), size, np.full(2, size / 2),
                                         travel=0.5, spin=0.0, zoom=0.3)
@@ -480,8 +483,9 @@ def _render_chunk(indices: range) -> None:
 
 def _worker_context() -> multiprocessing.context.BaseContext:
     """Start workers from a clean process, never by forking this one: a child forked after OpenCV has run
-    its thread pool deadlocks in OpenCV (seen in tests). A forkserver that has imported this module once
-    starts workers fast; where there is none (Windows), spawn."""
+    its thread pool hangs in cv2.setNumThreads (19 of 20 forks in a test), and each worker needs that call
+    to stay on one core. A forkserver that has imported this module once starts workers fast; where there
+    is none (Windows), spawn."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
@@ -499,15 +503,10 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
     """
     frames = list(range(config.length))
     if workers == 1:
-        threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        try:
-            for index in range(config.windows):
-                window = Scene(config, textures, index).render_window()
-                writer.add(split_row(index, n_val)[0], window, WindowInfo(shot=scene_name(index), frames=frames))
-                yield
-        finally:
-            cv2.setNumThreads(threads)
+        for index in range(config.windows):
+            window = Scene(config, textures, index).render_window()
+            writer.add(split_row(index, n_val)[0], window, WindowInfo(shot=scene_name(index), frames=frames))
+            yield
         return
     files = {split: array.filename for split, array in writer.arrays.items() if len(array)}
     chunks = [range(i, min(i + CHUNK, config.windows)) for i in range(0, config.windows, CHUNK)]
@@ -555,8 +554,9 @@ class SynthDataset(torch.utils.data.Dataset):
     """Synthetic windows rendered on the fly, for a training loader: item i is float (T, 3, H, W) in [0, 1].
 
     Item i is scene i of `config.seed`, the same window `framegen synth` stores for that index; there are
-    `config.windows` items. Rendering takes a few milliseconds per window on one core, so one DataLoader
-    worker keeps ahead of a CPU training step. For new scenes every epoch, build it with seed=epoch.
+    `config.windows` items. An 8x256x256 window takes about 15-20 ms of one core (bench/bench_synth.py),
+    so one DataLoader worker keeps ahead of a CPU training step. For new scenes every epoch, build it with
+    seed=epoch. Safe in forked DataLoader workers (it never changes OpenCV's thread count).
     """
 
     def __init__(self, config: SynthConfig):
