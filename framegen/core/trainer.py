@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
-import io
 import math
 import os
 import random
@@ -36,12 +35,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.progress import TextColumn
 from torch.nn.parallel import DistributedDataParallel
 
 from framegen.core import console
+from framegen.core.animation import write_animation
 from framegen.core.checkpoint import (
     CheckpointSaver,
     ExportMetadata,
@@ -57,7 +56,6 @@ from framegen.core.losses import AdversarialLoss, GanConfig
 from framegen.core.manifest import (
     Manifest,
     UpstreamRef,
-    atomic_write_bytes,
     manifest_path,
     upstream_ref,
     write_manifest,
@@ -77,6 +75,7 @@ from framegen.core.workspace import stage_output
 
 DISPLAY_EVERY = 10  # steps between progress-bar loss updates (reading a loss waits for the GPU)
 SAMPLE_TILE = 128  # longest side of one frame in the sample GIFs, pixels
+SAMPLE_FPS = 8.0
 
 
 class TrainConfig(BaseModel):
@@ -336,11 +335,8 @@ def write_samples(path: Path, model: torch.nn.Module, dataset: WindowDataset, co
     if scale < 1:
         sheet = torch.nn.functional.interpolate(sheet, scale_factor=scale, mode="area")
     images = (sheet.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)  # (T, h, w, 3) RGB
-    frames = [Image.fromarray(image) for image in images]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=125, loop=0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_animation(path, list(images), fps=SAMPLE_FPS)
 
 
 def tensorboard_writer(run: Path):
