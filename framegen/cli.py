@@ -59,6 +59,8 @@ def run_cli(argv: list[str] | None = None) -> int:
     """Run framegen with `argv`; return the exit code (0 ok, 1 internal, 2 usage, 3 input, 4 tool, 130)."""
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="framegen")
+        if rv == EXIT_INTERRUPTED:  # Typer turns a Ctrl-C inside a command into exit code 130
+            console.stderr.print("Stopped.")
         return rv if isinstance(rv, int) else 0
     except typer.Exit as e:
         return e.exit_code
