@@ -13,9 +13,14 @@ from typing import Optional
 import typer
 
 from framegen import __version__
-from framegen.commands import COMMANDS
-from framegen.core import console
 from framegen.core.errors import EXIT_FILESYSTEM, EXIT_INTERRUPTED, FramegenError
+
+try:
+    from framegen.commands import COMMANDS  # loads torch and OpenCV: seconds, long enough for a Ctrl-C
+except KeyboardInterrupt:  # stopped while starting up: the same quiet stop as during a command
+    print("Stopped.", file=sys.stderr)
+    raise SystemExit(EXIT_INTERRUPTED) from None
+from framegen.core import console
 
 app = typer.Typer(
     name="framegen",
