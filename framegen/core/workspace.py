@@ -61,7 +61,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
         folder.mkdir(parents=True, exist_ok=True)
         lock_file = open(folder / LOCK_NAME, "a")
     except OSError as e:
-        raise UsageError(f"{folder}: cannot write the output folder ({e.strerror})") from None
+        raise InputError(f"{folder}: cannot write the output folder ({e.strerror})") from None
     with lock_file:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
