@@ -22,6 +22,7 @@ Frames stream through a cache of one window's span: memory does not grow with th
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,10 +81,11 @@ class DatasetWriter:
     def __init__(self, folder: Path, counts: dict[str, int], window_length: int, height: int, width: int):
         self.folder = Path(folder)
         self.shape = (window_length, height, width, 3)
-        self.arrays = {
-            split: open_memmap(self.folder / f"{split}.npy", mode="w+", dtype=np.uint8, shape=(count, *self.shape))
-            for split, count in counts.items()
-        }
+        self.arrays = {}
+        for split, count in counts.items():
+            path = self.folder / f"{split}.npy"
+            self.arrays[split] = open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, *self.shape))
+            reserve_disk_space(path)
         self.windows: dict[str, list[WindowInfo]] = {split: [] for split in counts}
 
     def add(self, split: str, window: np.ndarray, info: WindowInfo) -> None:
@@ -113,6 +115,19 @@ class DatasetWriter:
         manifest = DatasetManifest(**manifest_fields, window_length=t, height=h, width=w, splits=splits)
         write_manifest(manifest, self.folder)
         return manifest
+
+
+def reserve_disk_space(path: Path) -> None:
+    """Allocate the blocks of a new (sparse) memory-mapped file now. On a full disk this raises OSError
+    (ENOSPC, exit 3) here, before any work; otherwise the first write to an unallocated page would kill
+    the process with SIGBUS."""
+    if not hasattr(os, "posix_fallocate"):  # not on macOS or Windows
+        return
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 def open_split(folder: Path, split: str) -> tuple[DatasetManifest, np.ndarray]:
