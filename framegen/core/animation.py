@@ -24,6 +24,7 @@ frames a frames manifest (`extract`) lists, in its order and at its frame rate.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import tempfile
@@ -87,7 +88,7 @@ def write_animation(path: Path, frames: Iterable[np.ndarray], fps: float, loop: 
     try:
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; an animation is an ordinary file
         command = ffmpeg_command(kind, Path(tmp), shape, fps, loop, width, audio_from)
-        count = _pipe_frames(command, first, stream, shape)
+        count = _pipe_frames(command, first, stream, shape, path)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -135,8 +136,9 @@ def ffmpeg_command(kind: str, output: Path, shape: tuple[int, ...], fps: float, 
 
 
 def _pipe_frames(command: list[str], first: np.ndarray, rest: Iterator[np.ndarray],
-                 shape: tuple[int, ...]) -> int:
-    """Run ffmpeg, write every frame to its stdin; ExternalToolError (ffmpeg's last line) on failure."""
+                 shape: tuple[int, ...], path: Path) -> int:
+    """Run ffmpeg, write every frame to its stdin; ExternalToolError (ffmpeg's last line) on failure,
+    OSError (exit 3, like any full disk) when ffmpeg ran out of space writing `path`."""
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
         count = 0
@@ -154,7 +156,10 @@ def _pipe_frames(command: list[str], first: np.ndarray, rest: Iterator[np.ndarra
         code = process.wait()
         if code != 0:
             log.seek(0)
-            raise ExternalToolError(f"ffmpeg failed while writing the animation: {last_error_line(log.read())}")
+            message = last_error_line(log.read())
+            if os.strerror(errno.ENOSPC) in message:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            raise ExternalToolError(f"ffmpeg failed while writing the animation: {message}")
     return count
 
 
