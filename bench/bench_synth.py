@@ -12,6 +12,7 @@ Target (issue 6): at least 50 windows of 8x256x256 per second on one core.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -64,14 +65,15 @@ def main() -> None:
     cores = available_cores()
     shape = f"{args.windows} windows of {args.length}x{args.size}x{args.size}, motion {args.motion}, " \
             f"textures {args.textures or 'procedural'}"
-    print(f"bench_synth: {shape}; {cores} cores")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"bench_synth: {shape}; {cores} cores, load average {load:.1f} (other work slows the wall times)")
 
     wall, cpu = render_only(config, textures)
     print(f"render only, 1 core:        {wall:7.1f} windows/s wall   {cpu:7.1f} windows per CPU-second "
           f"({1000 / cpu:.1f} ms CPU per window; target >= 50 windows/s)")
     with tempfile.TemporaryDirectory(dir=".") as root:
         one, size_bytes = end_to_end(config, 1, Path(root))
-        print(f"synth end to end, 1 worker: {one:7.1f} windows/s")
+        print(f"synth end to end, 1 process: {one:6.1f} windows/s")
         if cores > 1:
             many, _ = end_to_end(config, cores, Path(root))
             print(f"synth end to end, {cores} workers: {many:7.1f} windows/s ({many / one:.2f}x one worker)")

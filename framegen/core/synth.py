@@ -329,6 +329,20 @@ class Trajectory:
         return np.array([[c, -s, x - c * anchor + s * anchor], [s, c, y - s * anchor - c * anchor]])
 
 
+def _plane(coefficients: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """a x + b y + c for a row x (1, w) and a column y (h, 1): float32 (h, w)."""
+    a, b, c = coefficients.tolist()
+    return np.float32(a) * x + (np.float32(b) * y + np.float32(c))
+
+
+def _wave(coefficients: np.ndarray, phase: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """sin(a x + b y + c + phase) as float32 (h, w), by sin(p + q) = sin p cos q + cos p sin q: four 1-D
+    sines instead of one per pixel."""
+    a, b, c = coefficients.tolist()
+    p, q = np.float32(a) * x, np.float32(b) * y + np.float32(c + phase)
+    return np.sin(p) * np.cos(q) + np.cos(p) * np.sin(q)
+
+
 @dataclass
 class Layer:
     sprite: np.ndarray  # float32 (c, c, 4): premultiplied RGB in [0, 255], transparency (1 - alpha) in [0, 1]
@@ -342,10 +356,12 @@ class Layer:
         """Draw this layer at time t over `frame`: float32 (H, W, 3) in [0, 255], in place."""
         side = self.sprite.shape[0]
         matrix = self.trajectory.matrix(t, side / 2)
-        corners = matrix[:, :2] @ np.array([[0, side, 0, side], [0, 0, side, side]]) + matrix[:, 2:]
+        (a, b, x), (c, d, y) = matrix.tolist()
+        xs = [x, x + a * side, x + b * side, x + (a + b) * side]  # the canvas corners in the frame
+        ys = [y, y + c * side, y + d * side, y + (c + d) * side]
         height, width = frame.shape[:2]
-        x0, y0 = np.maximum(np.floor(corners.min(axis=1)).astype(int), 0)
-        x1, y1 = np.minimum(np.ceil(corners.max(axis=1)).astype(int) + 1, (width, height))
+        x0, y0 = max(math.floor(min(xs)), 0), max(math.floor(min(ys)), 0)
+        x1, y1 = min(math.ceil(max(xs)) + 1, width), min(math.ceil(max(ys)) + 1, height)
         if x0 >= x1 or y0 >= y1:
             return  # outside the frame
         matrix[:, 2] -= (x0, y0)
@@ -361,17 +377,20 @@ class Layer:
         cv2.add(region, cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), dst=region)
 
     def _remap(self, matrix: np.ndarray, size: tuple[int, int], t: float) -> np.ndarray:
-        """Warp by the affine plus a smooth displacement field that drifts with t."""
-        inverse = cv2.invertAffineTransform(matrix).astype(np.float32)
+        """Warp by the affine plus a smooth displacement field that drifts with t.
+
+        Canvas point (u, v) of frame pixel (x, y) moves by wobble * (sin(fv v + phase_u), sin(fu u + phase_v)).
+        """
+        inverse = cv2.invertAffineTransform(matrix)
         x = np.arange(size[0], dtype=np.float32)[None, :]
         y = np.arange(size[1], dtype=np.float32)[:, None]
-        u = inverse[0, 0] * x + inverse[0, 1] * y + inverse[0, 2]  # float32 (h, w): canvas x of each pixel
-        v = inverse[1, 0] * x + inverse[1, 1] * y + inverse[1, 2]
-        phase = (self.wobble_phase + self.wobble_speed * t).tolist()
+        u = _plane(inverse[0], x, y)  # float32 (h, w): canvas x of each pixel
+        v = _plane(inverse[1], x, y)
+        phase_u, phase_v = (self.wobble_phase + self.wobble_speed * t).tolist()
         fu, fv = self.wobble_frequency.tolist()
-        du = self.wobble * np.sin(v * fv + phase[0])
-        dv = self.wobble * np.sin(u * fu + phase[1])
-        return cv2.remap(self.sprite, u + du, v + dv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+        u += self.wobble * _wave(fv * inverse[1], phase_u, x, y)
+        v += self.wobble * _wave(fu * inverse[0], phase_v, x, y)
+        return cv2.remap(self.sprite, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                          borderValue=TRANSPARENT)
 
 
