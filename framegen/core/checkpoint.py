@@ -71,13 +71,38 @@ def restore_rng(state: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------- checkpoints
 
 
+class _WriteErrorKeeper:
+    """A file for torch.save that keeps the OSError of a failed write: torch turns it into a bare
+    RuntimeError ("unexpected pos ..."), which would hide a full disk."""
+
+    def __init__(self, file):
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """torch.save `state` (tensors and primitives) atomically: temp file in the same folder + os.replace."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # the run folder is locked: one writer
     try:
         with open(tmp, "wb") as f:
-            torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **state}, f)
+            keeper = _WriteErrorKeeper(f)
+            try:
+                torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **state}, keeper)
+            except RuntimeError:
+                if keeper.error is None:
+                    raise
+                raise OSError(keeper.error.errno, keeper.error.strerror, str(path)) from None  # exit 3
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
