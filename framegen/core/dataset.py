@@ -177,7 +177,7 @@ class WindowDataset(torch.utils.data.Dataset):
             else:
                 top, left = (h - self.crop) // 2, (w - self.crop) // 2
             window = window[:, top : top + self.crop, left : left + self.crop]
-        frames = torch.from_numpy(np.ascontiguousarray(window)).permute(0, 3, 1, 2)  # uint8 (T, 3, H, W)
+        frames = torch.from_numpy(np.array(window)).permute(0, 3, 1, 2)  # uint8 (T, 3, H, W), a writable copy
         if self.augment:
             if torch.rand(()) < 0.5:
                 frames = frames.flip(-1)
