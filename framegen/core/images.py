@@ -26,17 +26,17 @@ def read_image(path: Path, keep_alpha: bool = True) -> np.ndarray:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected an image file")
+    too_large = f"is larger than framegen handles ({MAX_PIXELS // 1_000_000} megapixels); scale it down first"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
             if image.width * image.height > MAX_PIXELS:
-                raise InputError(
-                    f"{path}: {image.width}x{image.height} is larger than framegen handles "
-                    f"({MAX_PIXELS // 1_000_000} megapixels); scale it down first"
-                )
+                raise InputError(f"{path}: {image.width}x{image.height} {too_large}")
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own limit, above ours
+        raise InputError(f"{path}: the image {too_large}") from None
+    except UnidentifiedImageError:
         raise InputError(f"{path}: not a readable image") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: corrupt or truncated image ({e})") from None
