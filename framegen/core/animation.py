@@ -156,10 +156,10 @@ def _pipe_frames(command: list[str], first: np.ndarray, rest: Iterator[np.ndarra
         code = process.wait()
         if code != 0:
             log.seek(0)
-            message = last_error_line(log.read())
-            if os.strerror(errno.ENOSPC) in message:
+            messages = log.read()
+            if os.strerror(errno.ENOSPC).encode() in messages:  # not always ffmpeg's last line (MP4)
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-            raise ExternalToolError(f"ffmpeg failed while writing the animation: {message}")
+            raise ExternalToolError(f"ffmpeg failed while writing the animation: {last_error_line(messages)}")
     return count
 
 
