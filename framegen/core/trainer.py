@@ -16,8 +16,9 @@ A run folder:
     export/        model.safetensors + model.json (what `interpolate --checkpoint` loads)
     manifest.json  framegen/run, with references to the datasets' manifests
 
-Resume is exact: the order of windows and each window's augmentation are pure functions of
-(seed, epoch, position), and every state that changes during training is in the checkpoint.
+Resume is exact (with the same number of processes and batch size): the order of windows and each
+window's augmentation are pure functions of (seed, epoch, position), and every state that changes during
+training is in the checkpoint.
 """
 
 from __future__ import annotations
