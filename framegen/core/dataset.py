@@ -26,7 +26,7 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import cv2
 import numpy as np
@@ -99,9 +99,7 @@ class DatasetWriter:
             raise ValueError(f"window {window.shape} {window.dtype} does not match {self.shape} uint8")
         if len(self.windows[split]) >= len(self.arrays[split]):
             raise ValueError(f"{split}: more windows than the {len(self.arrays[split])} allocated")
-        file = self.files[split]
-        file.seek(self.arrays[split].offset + len(self.windows[split]) * window.nbytes)
-        file.write(np.ascontiguousarray(window).data)
+        write_row(self.files[split], self.arrays[split], len(self.windows[split]), window)
         self.windows[split].append(info)
 
     def add_written(self, split: str, info: WindowInfo) -> None:
@@ -125,6 +123,13 @@ class DatasetWriter:
         manifest = DatasetManifest(**manifest_fields, window_length=t, height=h, width=w, splits=splits)
         write_manifest(manifest, self.folder)
         return manifest
+
+
+def write_row(file: BinaryIO, array: np.memmap, row: int, window: np.ndarray) -> None:
+    """Write `window` as row `row` of the .npy file opened as `file` and mapped as `array`, without
+    touching the map (see DatasetWriter)."""
+    file.seek(array.offset + row * window.nbytes)
+    file.write(np.ascontiguousarray(window).data)
 
 
 def reserve_disk_space(path: Path) -> None:

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import cv2
 import numpy as np
@@ -42,7 +42,7 @@ from numpy.lib.format import open_memmap
 from pydantic import BaseModel, ConfigDict, Field
 
 from framegen.core import console
-from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo, open_split
+from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo, open_split, write_row
 from framegen.core.errors import InputError
 from framegen.core.images import read_image
 from framegen.core.manifest import MANIFEST_NAME, upstream_ref
@@ -476,11 +476,12 @@ def split_row(index: int, n_val: int) -> tuple[str, int]:
 
 @dataclass
 class _Worker:
-    """What a worker process holds: the scene options, the textures and the split arrays it writes into."""
+    """What a worker process holds: the scene options, the textures and the split files it writes into."""
 
     config: SynthConfig
     textures: list[np.ndarray]
-    arrays: dict[str, np.ndarray]  # uint8 (N, T, H, W, 3) memory-mapped, opened read-write
+    arrays: dict[str, np.memmap]  # uint8 (N, T, H, W, 3), mapped read-only: where each row lies in its file
+    files: dict[str, BinaryIO]  # the same files, opened for writing (dataset.write_row)
     n_val: int
 
 
@@ -490,14 +491,18 @@ _worker: _Worker | None = None
 def _init_worker(config: SynthConfig, textures: list[np.ndarray], files: dict[str, str], n_val: int) -> None:
     global _worker
     cv2.setNumThreads(1)  # one core per worker process
-    _worker = _Worker(config, textures, {split: open_memmap(file, mode="r+") for split, file in files.items()}, n_val)
+    _worker = _Worker(config, textures, {split: open_memmap(file, mode="r") for split, file in files.items()},
+                      {split: open(file, "r+b") for split, file in files.items()}, n_val)
 
 
 def _render_chunk(indices: range) -> None:
     """Render scenes `indices` and write them into their rows of the dataset files (in a worker process)."""
     for index in indices:
         split, row = split_row(index, _worker.n_val)
-        _worker.arrays[split][row] = Scene(_worker.config, _worker.textures, index).render_window()
+        window = Scene(_worker.config, _worker.textures, index).render_window()
+        write_row(_worker.files[split], _worker.arrays[split], row, window)
+    for file in _worker.files.values():
+        file.flush()  # in the files before this chunk is reported done
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -516,9 +521,10 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
                    workers: int) -> Iterator[None]:
     """Fill the writer with scenes 0 .. windows-1, in order; yields once per window (for the progress bar).
 
-    One worker renders in this process. Several write their windows straight into the memory-mapped
-    files (pixels never cross a pipe) and this process records them in order; at most 2 chunks per
-    worker are in flight, so memory stays bounded.
+    One worker renders in this process. Several write their windows straight into the dataset files
+    (pixels never cross a pipe; plain writes, not through a memory map, whose pages would stay in the
+    worker's RSS) and this process records them in order; at most 2 chunks per worker are in flight, so
+    memory stays bounded.
     """
     frames = list(range(config.length))
     if workers == 1:
