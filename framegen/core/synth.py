@@ -29,9 +29,12 @@ import colorsys
 import math
 import multiprocessing
 import os
+import signal
 from collections import deque
+from contextlib import contextmanager
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -490,6 +493,7 @@ _worker: _Worker | None = None
 
 def _init_worker(config: SynthConfig, textures: list[np.ndarray], files: dict[str, str], n_val: int) -> None:
     global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches every process: the main one stops the pool
     cv2.setNumThreads(1)  # one core per worker process
     _worker = _Worker(config, textures, {split: open_memmap(file, mode="r") for split, file in files.items()},
                       {split: open(file, "r+b") for split, file in files.items()}, n_val)
@@ -517,6 +521,21 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Hold back Ctrl-C while the forkserver and the workers start. They inherit the blocked signal, so a
+    Ctrl-C, which reaches every process of the terminal's group, never lands in their seconds of imports
+    (a KeyboardInterrupt traceback each); this process gets it as soon as the pool is up."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np.ndarray], n_val: int,
                    workers: int) -> Iterator[None]:
     """Fill the writer with scenes 0 .. windows-1, in order; yields once per window (for the progress bar).
@@ -535,7 +554,10 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
         return
     files = {split: array.filename for split, array in writer.arrays.items() if len(array)}
     chunks = [range(i, min(i + CHUNK, config.windows)) for i in range(0, config.windows, CHUNK)]
-    with _worker_context().Pool(workers, _init_worker, (config, textures, files, n_val)) as pool:
+    resource_tracker.ensure_running()  # the pool would start it, which unblocks SIGINT: start it first
+    with _sigint_blocked():
+        pool = _worker_context().Pool(workers, _init_worker, (config, textures, files, n_val))
+    with pool:
 
         def record(chunk: range, result) -> Iterator[None]:
             result.get()  # the worker has written these windows (or raised)
