@@ -5,7 +5,8 @@
 Measures, in one run:
 - rendering only, one process with OpenCV on one thread: windows/s of wall time and per CPU-second
   (the second is what one core gives when the machine is shared with other work);
-- `write_synth_dataset` end to end (render + write the dataset) with 1 worker and with every core.
+- `write_synth_dataset` end to end (render + write the dataset) in this process and with a worker per
+  core; the workers' one-time start-up (a forkserver importing framegen and torch) is timed apart.
 Target (issue 6): at least 50 windows of 8x256x256 per second on one core.
 """
 
@@ -75,6 +76,10 @@ def main() -> None:
         one, size_bytes = end_to_end(config, 1, Path(root))
         print(f"synth end to end, 1 process: {one:6.1f} windows/s")
         if cores > 1:
+            start = time.perf_counter()  # the first pool starts a forkserver that imports framegen (torch)
+            write_synth_dataset(SynthConfig(windows=4 * cores, size=32, workers=cores), Path(root) / "warm-up")
+            print(f"worker start-up:            {time.perf_counter() - start:7.1f} s (once per process, not counted "
+                  "below)")
             many, _ = end_to_end(config, cores, Path(root))
             print(f"synth end to end, {cores} workers: {many:7.1f} windows/s ({many / one:.2f}x one worker)")
     print(f"dataset size: {size_bytes / args.windows * 1000 / 1e9:.2f} GB per 1000 windows "
