@@ -20,27 +20,27 @@ def run(
     inputs: list[Path] = typer.Argument(..., help="Two images A B (an animation), or one MOVIE."),
     output: Optional[Path] = typer.Option(
         None, "-o", "--output", help="Animation to write: .gif .webp .png (APNG) .mp4. "
-        "[default: framegen-work/interpolated.gif, or .mp4 for a movie]",
+        "\\[default: framegen-work/interpolated.gif, or .mp4 for a movie]",
     ),
-    frames: Optional[int] = typer.Option(None, "--frames", help="In-betweens between A and B. [default: 6]"),
+    frames: Optional[int] = typer.Option(None, "--frames", help="In-betweens between A and B. \\[default: 6]"),
     times: Optional[str] = typer.Option(
         None, "--times", help="Explicit in-between times in (0, 1), comma-separated, e.g. 0.25,0.5,0.75."
     ),
     fps: Optional[float] = typer.Option(
-        None, "--fps", help="Frames per second of the animation [default: 12]; for a movie, the output rate."
+        None, "--fps", help="Frames per second of the animation \\[default: 12]; for a movie, the output rate."
     ),
     factor: Optional[int] = typer.Option(
-        None, "--factor", help="Movie: output rate = FACTOR x the movie's rate. [default: 2]"
+        None, "--factor", help="Movie: output rate = FACTOR x the movie's rate. \\[default: 2]"
     ),
     loop: Optional[int] = typer.Option(
-        None, "--loop", help="How many times the animation plays; 0 = forever (GIF/WebP/APNG). [default: 0]"
+        None, "--loop", help="How many times the animation plays; 0 = forever (GIF/WebP/APNG). \\[default: 0]"
     ),
     pingpong: Optional[bool] = typer.Option(
-        None, "--pingpong/--no-pingpong", help="Play forwards then backwards (A..B..A). [default: off]"
+        None, "--pingpong/--no-pingpong", help="Play forwards then backwards (A..B..A). \\[default: off]"
     ),
     engine: Optional[str] = typer.Option(
         None, "--engine", help="auto, flow, model or blend. auto = the trained model when it is known to beat "
-        "flow, else flow. [default: auto]",
+        "flow, else flow. \\[default: auto]",
     ),
     checkpoint: Optional[Path] = typer.Option(
         None, "--checkpoint", help="Exported model (model.safetensors, model.json or their folder) for the "

@@ -1,11 +1,17 @@
 """The `model` engine: an exported trained generator (framegen.core.checkpoint.load_exported).
 
 Any input size (FILM's `eval/interpolator.py` approach):
-- the image is padded (reflect) up to the generator's `size_multiple` and the result cropped back;
+- the image is padded (reflect) up to the generator's `size_multiple` and the result cropped back
+  (models.registry.interpolate_padded, which training uses too);
 - an image larger than TILE_SIDE x TILE_SIDE is cut into overlapping tiles of at most that size (a
   multiple of `size_multiple`), each tile is interpolated on its own, and the tiles are put back with
-  linear ramps across their OVERLAP-pixel overlaps, so no seams show. Memory then depends on the tile
-  size, not on the image size: a 3840x2160 pair stays well under 4 GB.
+  linear ramps across their OVERLAP-pixel overlaps, so no seams show;
+- the generator is given at most PIXEL_TIMES pixels x in-betweens per call (whole small images with all
+  their times at once; big tiles a time or two at a time).
+Memory then depends on the tile size, not on the image size. Measured with the default `mipal`
+generator (the largest in the registry): one call on 512x512 x 2 times peaks 0.8 GB above the loaded
+model; a 3840x2160 pair in 1024 px tiles with all 6 times per call went past 9.6 GB. See the README for
+the 3840x2160 measurement with these limits.
 
 RGBA: the generator sees 3 channels, so the premultiplied colour and the alpha channel (as a grey image)
 go through it as a batch of two. The same network sees the same motion in both, but nothing forces
@@ -18,13 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from framegen.core.checkpoint import ExportedModelInfo, load_exported
 from framegen.core.engines import Engine
+from framegen.core.models.registry import interpolate_padded
 
-TILE_SIDE = 1024  # px, largest tile side (rounded down to the generator's size_multiple, at least one multiple)
+TILE_SIDE = 768  # px, largest tile side (rounded down to the generator's size_multiple, at least one multiple)
 OVERLAP = 64  # px of overlap between neighbouring tiles
+PIXEL_TIMES = 512 * 512 * 2  # pixels x in-betweens per generator call (at least one in-between)
 
 
 class ModelEngine(Engine):
@@ -46,9 +53,16 @@ class ModelEngine(Engine):
     def interpolate_float(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> list[np.ndarray]:
         channels = image0.shape[2]
         batch0, batch1 = to_batch(image0), to_batch(image1)  # (B, 3, H, W) in [0, 1], B = 1 RGB, 2 RGBA
+        h, w = image0.shape[:2]
+        tile_pixels = min(h, self.tile_side) * min(w, self.tile_side)
+        per_call = max(1, PIXEL_TIMES // (tile_pixels * batch0.shape[0]))
+        frames = []
         with torch.inference_mode():
-            frames = self.tiled(batch0, batch1, times)  # (B, K, 3, H, W) in [0, 1]
-        return [from_batch(frames[:, k], channels) for k in range(len(times))]
+            for start in range(0, len(times), per_call):
+                chunk = times[start:start + per_call]
+                result = self.tiled(batch0, batch1, chunk)  # (B, k, 3, H, W) in [0, 1]
+                frames += [from_batch(result[:, k], channels) for k in range(len(chunk))]
+        return frames
 
     def tiled(self, frame0: torch.Tensor, frame1: torch.Tensor, times: list[float]) -> torch.Tensor:
         """Run the generator over overlapping tiles and blend them: (B, 3, H, W) x2 -> (B, K, 3, H, W)."""
@@ -70,17 +84,9 @@ class ModelEngine(Engine):
         return out / total
 
     def padded(self, frame0: torch.Tensor, frame1: torch.Tensor, times: list[float]) -> torch.Tensor:
-        """Pad (B, 3, h, w) up to the generator's multiple, run it, crop back: -> (B, K, 3, h, w)."""
-        b, _, h, w = frame0.shape
-        pad_h, pad_w = -h % self.multiple, -w % self.multiple
-        if pad_h or pad_w:
-            # reflect needs the pad to be smaller than the side; tiny images fall back to replicate
-            mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-            frame0 = F.pad(frame0, (0, pad_w, 0, pad_h), mode=mode)
-            frame1 = F.pad(frame1, (0, pad_w, 0, pad_h), mode=mode)
-        t = torch.tensor(times, dtype=frame0.dtype).expand(b, -1)  # (B, K) in (0, 1)
-        frames = self.generator(frame0, frame1, t)  # (B, K, 3, h', w') in [0, 1]
-        return frames[..., :h, :w].clamp(0.0, 1.0)
+        """Run the generator on (B, 3, h, w) frames of any size (padded to its multiple): (B, K, 3, h, w)."""
+        t = torch.tensor(times, dtype=frame0.dtype).expand(frame0.shape[0], -1)  # (B, K) in (0, 1)
+        return interpolate_padded(self.generator, frame0, frame1, t).clamp(0.0, 1.0)
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
