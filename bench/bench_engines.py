@@ -1,6 +1,6 @@
 """Speed of the interpolation engines: seconds per pair for 6 in-betweens, engine time only (no start-up).
 
-    python bench/bench_engines.py [--checkpoint RUN/export] [--repeats 7]
+    python bench/bench_engines.py [--checkpoint RUN/export] [--repeats 7] [--sizes 256x256,1920x1080]
 
 Pairs: frames 990 and 997 of the sample movie (framegen/examples/a.png, b.png), centre-cropped to
 256x256 and resized to 1920x1080. For each engine (blend, flow, and model when --checkpoint is given or
@@ -53,12 +53,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, help="exported model for the `model` engine")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--sizes", default="256x256,1920x1080", help="which of the two pair sizes to time")
     args = parser.parse_args()
     names = ["blend", "flow"]
     if args.checkpoint is not None or bundled_weights() is not None:
         names.append("model")
     print(f"seconds per pair, {len(TIMES)} in-betweens, median / best of {args.repeats} (CPU s of one run)")
     for size, (a, b) in pairs().items():
+        if size not in args.sizes.split(","):
+            continue
         for name in names:
             engine = get_engine(name, args.checkpoint if name == "model" else None)
             repeats = args.repeats if size == "256x256" else max(1, args.repeats // 2)
