@@ -86,7 +86,10 @@ class Inputs:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> Inputs:
-    root = tmp_path_factory.mktemp("inputs")
+    return make_inputs(tmp_path_factory.mktemp("inputs"))
+
+
+def make_inputs(root: Path) -> Inputs:
     movie = write_video(root / "clip.mp4", moving_square_frames(40, cuts=(20,)))
     assert run_cli(["-q", "extract", str(movie), "-o", str(root / "frames")]) == 0
     assert run_cli(["-q", "filter", str(root / "frames")]) == 0
