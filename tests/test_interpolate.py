@@ -180,5 +180,7 @@ def test_sample_movie_doubles_without_morphing_across_cuts(cli, sample_movie, tm
     frames = decode(tmp_path / "double.mp4", truth["width"], truth["height"]).astype(np.int16)
     source = decode(sample_movie, truth["width"], truth["height"]).astype(np.int16)
     assert len(frames) == 2 * truth["frames"]
-    for cut in truth["cuts"]:
-        assert np.abs(frames[2 * cut - 1] - source[cut - 1]).mean() < 2, cut
+    for cut in truth["cuts"]:  # the frame half-way across a cut repeats the shot's last frame (+ codec noise)
+        to_before = np.abs(frames[2 * cut - 1] - source[cut - 1]).mean()
+        to_after = np.abs(frames[2 * cut - 1] - source[cut]).mean()
+        assert to_before < 5 and to_before < to_after / 10, (cut, to_before, to_after)
