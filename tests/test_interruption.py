@@ -1,0 +1,243 @@
+"""Interruption: Ctrl-C in every stage, kill -9 during build-dataset, two processes on one folder.
+
+A real Ctrl-C sends SIGINT to every process of the terminal's group (framegen, its ffmpeg children, synth's
+workers); the subprocess tests do the same (os.killpg on a process started in its own session). Stages
+that run no other process are interrupted in-process instead, by a KeyboardInterrupt raised in the middle
+of their work, which is what Python turns the SIGINT into. Already covered elsewhere: kill -9 during
+extract then rerun (test_extract.py), kill -9 during train then --resume (test_train.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pytest
+from numpy.lib.format import open_memmap
+
+from conftest import REPO
+from framegen.cli import run_cli
+from framegen.core import animation, dataset, evaluate, interpolate, scenes
+from framegen.core.checkpoint import load_checkpoint
+from framegen.core.extract import FramesManifest
+from framegen.core.manifest import read_manifest
+from test_bad_input import Inputs, make_inputs, one_error_line, unfiltered_frames, written
+from test_extract import lavfi
+from window_datasets import make_dataset, tiny_config
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="watches processes through /proc")
+
+
+@pytest.fixture(scope="module")
+def long_movie(tmp_path_factory) -> Path:
+    """20 s of 320x240 at 24 fps: 480 frames, long enough to interrupt."""
+    folder = tmp_path_factory.mktemp("movie")
+    return lavfi(folder / "long.mp4", "testsrc2=size=320x240:rate=24:duration=20",
+                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+
+
+@pytest.fixture(scope="module")
+def long_frames(long_movie) -> Path:
+    """That movie extracted and filtered, uninterrupted."""
+    frames = long_movie.parent / "frames"
+    assert run_cli(["-q", "extract", str(long_movie), "-o", str(frames)]) == 0
+    assert run_cli(["-q", "filter", str(frames)]) == 0
+    return frames
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Inputs:
+    return make_inputs(tmp_path_factory.mktemp("inputs"))
+
+
+def start(*args) -> subprocess.Popen:
+    """`python -m framegen -q ARGS` in its own session (so a signal to its group reaches only it and its
+    children), in the test's folder."""
+    return subprocess.Popen([sys.executable, "-m", "framegen", "-q", *map(str, args)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(process: subprocess.Popen, ready: Callable[[], bool], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert process.poll() is None, f"the process ended first: {process.communicate()[1]}"
+        assert time.monotonic() < deadline, "it never got there"
+        time.sleep(0.005)
+
+
+def maps(process: subprocess.Popen, name: str) -> Callable[[], bool]:
+    """Ready when the process has mapped a file whose path contains `name` (a library, a dataset array)."""
+    def mapped() -> bool:
+        try:
+            return name in Path(f"/proc/{process.pid}/maps").read_text()
+        except OSError:
+            return False
+    return mapped
+
+
+def ctrl_c(process: subprocess.Popen) -> tuple[int, str]:
+    """SIGINT to the process's whole group, as a terminal's Ctrl-C; (exit code, stderr)."""
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    return process.returncode, err
+
+
+def test_ctrl_c_while_starting_up(long_movie):
+    """During the seconds of imports (torch is being loaded): still "Stopped.", not a traceback."""
+    process = start("extract", long_movie, "-o", "out")
+    wait_until(process, maps(process, "libtorch_cpu"))
+    code, err = ctrl_c(process)
+    assert (code, err) == (130, "Stopped.\n")
+    assert not Path("out").exists()
+
+
+@pytest.mark.parametrize("stage", ["extract", "synth", "train", "interpolate"])
+def test_ctrl_c_stops_a_real_process(cli, long_movie, tmp_path, stage):
+    """Exit 130, "Stopped." and nothing else on stderr, no manifest or output; the same command works again."""
+    if stage == "extract":
+        args = ["extract", long_movie, "-o", "out"]
+        process = start(*args)
+        wait_until(process, lambda: Path("out/000020.png").exists())  # writing frames
+    elif stage == "synth":
+        args = ["synth", "-o", "out", "--windows", "300", "--size", "32", "--workers", "2"]
+        process = start(*args)
+        wait_until(process, maps(process, str(tmp_path / "out/train.npy")))  # starting its workers
+    elif stage == "train":
+        data = make_dataset(tmp_path / "data")
+        args = ["train", data, "-o", "out", "--config", tiny_config(tmp_path), "--max-steps", "100",
+                "--batch-size", "1"]
+        process = start(*args)
+        wait_until(process, maps(process, str(data / "train.npy")))  # loading data, building models
+    else:
+        movie = lavfi(tmp_path / "short.mp4", "testsrc2=size=160x120:rate=24:duration=4", "-pix_fmt", "yuv420p")
+        args = ["interpolate", movie, "-o", "out.mp4", "--engine", "blend"]
+        process = start(*args)
+        wait_until(process, lambda: any(Path().glob(".out.mp4.*.tmp")))  # ffmpeg encoding
+    code, err = ctrl_c(process)
+    assert (code, err) == (130, "Stopped.\n")
+    assert not Path("out/manifest.json").exists() and not Path("out.mp4").exists()
+    assert not list(Path().rglob("*.tmp"))
+    if stage == "train":  # resuming a stopped run takes a training step (seconds): check it could
+        last = Path("out/checkpoints/last.pt")
+        assert not last.exists() or load_checkpoint(last)["step"] >= 1
+        return
+    if stage == "synth":
+        args[-1] = "1"  # the same windows with one worker (a second forkserver start would cost seconds)
+    code, _, err = cli("-q", *args)  # no --overwrite needed
+    assert code == 0, err
+
+
+def interrupt_after(calls: int, function):
+    """`function`, raising KeyboardInterrupt (what SIGINT becomes) at call number `calls` + 1."""
+    count = []
+
+    def interrupted(*args, **kwargs):
+        count.append(1)
+        if len(count) > calls:
+            raise KeyboardInterrupt
+        return function(*args, **kwargs)
+
+    return interrupted
+
+
+@contextmanager
+def ctrl_c_in(stage: str) -> Iterator[None]:
+    """Until the block ends, `stage` is interrupted in the middle of its work."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        if stage == "filter":
+            monkeypatch.setattr(scenes, "change_score", interrupt_after(5, scenes.change_score))
+        elif stage == "build-dataset":
+            monkeypatch.setattr(dataset.DatasetWriter, "add", interrupt_after(2, dataset.DatasetWriter.add))
+        elif stage == "interpolate --frames-dir":
+            monkeypatch.setattr(interpolate, "write_png", interrupt_after(2, interpolate.write_png))
+        elif stage in ("interpolate", "export-gif"):  # while ffmpeg encodes: after 2 frames went into its pipe
+            monkeypatch.setattr(animation, "_checked", interrupt_after_two_frames(animation._checked))
+        else:
+            monkeypatch.setattr(evaluate, "all_metrics", interrupt_after(1, evaluate.all_metrics))
+        yield
+
+
+def interrupt_after_two_frames(frames):
+    """A generator function like `frames` that raises KeyboardInterrupt instead of its third frame."""
+    def interrupted(*args):
+        for index, frame in enumerate(frames(*args)):
+            if index == 2:
+                raise KeyboardInterrupt
+            yield frame
+
+    return interrupted
+
+
+@pytest.mark.parametrize("stage", ["filter", "build-dataset", "interpolate", "interpolate --frames-dir",
+                                   "export-gif", "evaluate"])
+def test_ctrl_c_in_the_middle_of_a_stage(cli, inputs, stage):
+    if stage == "filter":
+        unfiltered_frames(inputs)
+    args = {"filter": ["filter", "frames"],
+            "build-dataset": ["build-dataset", inputs.frames, "-o", "out", "--size", "32", "--stride", "1"],
+            "interpolate": ["interpolate", inputs.a, inputs.b, "-o", "out.gif"],
+            "interpolate --frames-dir": ["interpolate", inputs.a, inputs.b, "-o", "out.gif", "--frames-dir", "out"],
+            "export-gif": ["export-gif", inputs.frames, "-o", "out.gif"],
+            "evaluate": ["evaluate", inputs.dataset, "-o", "out.json", "--engine", "blend"]}[stage]
+    before = written()
+    with ctrl_c_in(stage):
+        code, out, err = cli("-q", *args)
+    assert (code, out, err) == (130, "", "Stopped.\n")
+    new = [f for f in written() if f not in before]
+    assert not [f for f in new if f.endswith((".json", ".gif", ".tmp"))], new
+    code, _, err = cli("-q", *args)  # no --overwrite needed
+    assert code == 0, err
+
+
+def test_kill_9_during_build_dataset_then_rerun_equals_an_uninterrupted_run(cli, long_frames):
+    args = ["build-dataset", long_frames, "--size", "64", "--stride", "1"]
+    process = start(*args, "-o", "killed")
+    array = Path("killed/train.npy")
+
+    def first_window_written() -> bool:
+        try:
+            return bool(open_memmap(array, mode="r")[0].any())
+        except (OSError, ValueError):  # not there yet, or its header not yet written
+            return False
+
+    wait_until(process, first_window_written)
+    process.kill()
+    process.wait()
+    assert not Path("killed/manifest.json").exists(), "build-dataset finished before it could be killed"
+    assert Path("killed/.framegen-partial").exists()
+
+    assert cli("-q", *args, "-o", "killed")[0] == 0  # no --overwrite needed after a crash
+    assert cli("-q", *args, "-o", "clean")[0] == 0
+    killed, clean = (json.loads(Path(folder, "manifest.json").read_text()) for folder in ("killed", "clean"))
+    for manifest in (killed, clean):
+        del manifest["created"], manifest["command"]
+    assert killed == clean
+    for split in ("train", "val"):
+        assert Path(f"killed/{split}.npy").read_bytes() == Path(f"clean/{split}.npy").read_bytes()
+    assert len(np.load("clean/train.npy", mmap_mode="r")) > 400
+
+
+def test_a_second_process_on_the_same_folder_is_refused(cli, long_movie, long_frames):
+    """While one extract writes `out`, a second is refused (with --overwrite too); the first completes
+    and its frames are those of an uninterrupted run, byte for byte."""
+    process = start("extract", long_movie, "-o", "out")
+    wait_until(process, lambda: Path("out/000010.png").exists())
+    for extra in ([], ["--overwrite"]):
+        code, _, err = cli("-q", "extract", long_movie, "-o", "out", *extra)
+        assert code == 2
+        one_error_line(err, "another framegen process is writing this folder")
+    assert process.wait(timeout=300) == 0, process.communicate()[1]
+    out = read_manifest(FramesManifest, Path("out"))
+    reference = read_manifest(FramesManifest, long_frames)
+    assert out.frames == reference.frames and out.frame_count == 480
+    for frame in out.frames[::20]:
+        assert Path("out", frame.file).read_bytes() == (long_frames / frame.file).read_bytes()
