@@ -83,7 +83,10 @@ def write_animation(path: Path, frames: Iterable[np.ndarray], fps: float, loop: 
         raise InputError(f"frames must be uint8 RGB or RGBA images, got {first.dtype} {shape}")
     if not path.parent.is_dir():
         raise UsageError(f"{path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # a read-only folder: name the file asked for, not the temporary one
+        raise OSError(e.errno, e.strerror, str(path)) from None
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; an animation is an ordinary file
