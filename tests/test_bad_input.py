@@ -453,6 +453,7 @@ def test_output_in_a_read_only_folder(cli, inputs, stage):
     assert code == 3, err
     one_error_line(err)
     assert any(reason in err for reason in ("Permission denied", "Operation not permitted")), err
+    assert ".tmp" not in err, err  # names the output asked for, not a temporary file
     assert written() == before
 
 
