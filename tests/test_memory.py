@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ LIMIT_MB = 2048
 def peak_rss_bench():
     spec = importlib.util.spec_from_file_location("peak_rss", REPO / "bench" / "peak_rss.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
     spec.loader.exec_module(module)
     return module
 
