@@ -44,6 +44,8 @@ def read_image(path: Path, keep_alpha: bool = True) -> np.ndarray:
 
 
 def _to_rgb(image: Image.Image, keep_alpha: bool, path: Path) -> np.ndarray:
+    if image.mode == "F":  # no agreed range (0..1? 0..255?): converting would guess, e.g. 0..1 became all black
+        raise InputError(f"{path}: a 32-bit floating-point image; save it as an 8- or 16-bit PNG first")
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale to 8 bits
         values = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
