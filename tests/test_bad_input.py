@@ -208,6 +208,15 @@ def test_png_kinds_are_converted(cli, inputs, tmp_path, kind):
         assert last[..., 3].min() == 0 and last[..., 3].max() == 255  # real transparency, carried through
 
 
+def test_floating_point_image_is_refused(cli, inputs, tmp_path):
+    """A float TIFF has no agreed range; Pillow's conversion would make values in 0..1 black."""
+    Image.fromarray(np.random.default_rng(0).random((96, 128), np.float32)).save(tmp_path / "float.tiff")
+    code, _, err = cli("-q", "interpolate", inputs.a, tmp_path / "float.tiff", "-o", "out.gif")
+    assert code == 3
+    one_error_line(err, "float.tiff: a 32-bit floating-point image")
+    no_output_but("float.tiff")
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbled", "header only"])
 def test_corrupt_jpeg(cli, inputs, tmp_path, damage):
     Image.open(inputs.b).save(tmp_path / "b.jpg", quality=90)
