@@ -41,7 +41,8 @@ def run(
     mix: Optional[str] = typer.Option(None, "--mix", help="Sampling weight per dataset, e.g. 0.7,0.3."),
     validate_synthetic: Optional[bool] = typer.Option(
         None, "--validate-synthetic", help="Also validate on synthetic datasets (default: movie datasets only)."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Steps between checkpoints (default 200)."),
+    checkpoint_every: Optional[int] = typer.Option(
+        None, "--checkpoint-every", help="Steps between checkpoints (default 200)."),
     keep: Optional[int] = typer.Option(None, "--keep", help="Step checkpoints kept besides last and best (default 3)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes (default: 0 on CPU)."),
     export: bool = typer.Option(False, "--export", help="Only export the run's best checkpoint for inference."),
