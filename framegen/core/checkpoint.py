@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 
 from framegen import __version__
-from framegen.core.errors import FramegenError, InputError
+from framegen.core.errors import FramegenError, InputError, first_validation_error
 from framegen.core.manifest import atomic_write_bytes
 from framegen.core.models.registry import build_generator
 
@@ -241,8 +241,8 @@ def load_exported(path: Path) -> tuple[torch.nn.Module, ExportedModelInfo]:
     try:
         info = ExportedModelInfo.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        raise InputError(f"{json_path}: invalid field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        where, what = first_validation_error(e)
+        raise InputError(f"{json_path}: invalid field {where}: {what}") from None
     try:
         model = build_generator(info.arch, info.config)
     except FramegenError as e:

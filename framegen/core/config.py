@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from framegen.core.errors import InputError, UsageError
+from framegen.core.errors import InputError, UsageError, first_validation_error
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -36,6 +36,5 @@ def resolve_config(
     try:
         return cls.model_validate(values)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise UsageError(f"invalid value for {where.replace('_', '-')}: {first['msg']}") from None
+        where, what = first_validation_error(e)
+        raise UsageError(f"invalid value for {(where or 'config').replace('_', '-')}: {what}") from None

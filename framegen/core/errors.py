@@ -11,6 +11,12 @@ Exit codes (documented in the README):
 """
 
 
+def first_validation_error(error) -> tuple[str, str]:
+    """(where, what) of the first problem a pydantic ValidationError reports: ("batch_size", "...")."""
+    first = error.errors()[0]
+    return ".".join(str(p) for p in first["loc"]), first["msg"]
+
+
 class FramegenError(Exception):
     """Base class of every error framegen reports to the user as one line."""
 

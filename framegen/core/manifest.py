@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from framegen import __version__
-from framegen.core.errors import InputError
+from framegen.core.errors import InputError, first_validation_error
 
 MANIFEST_NAME = "manifest.json"
 _UMASK = os.umask(0o022)
@@ -133,9 +133,8 @@ def read_manifest(cls: type[M], path: Path, name: str = MANIFEST_NAME) -> M:
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise InputError(f"{file}: invalid manifest field {where}: {first['msg']}") from None
+        where, what = first_validation_error(e)
+        raise InputError(f"{file}: invalid manifest field {where or '(top level)'}: {what}") from None
 
 
 def resolve_inside(folder: Path, relative: str) -> Path:

@@ -19,7 +19,7 @@ import torch
 from pydantic import BaseModel, ValidationError
 from torch import nn
 
-from framegen.core.errors import UsageError
+from framegen.core.errors import UsageError, first_validation_error
 from framegen.core.losses import MipalLoss, MipalLossConfig, MotionLoss, MotionLossConfig
 from framegen.core.models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from framegen.core.models.mipal import MipalConfig, MipalGenerator
@@ -52,9 +52,8 @@ def _validated(cls: type[BaseModel], values: dict, what: str) -> BaseModel:
     try:
         return cls.model_validate(values)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or what
-        raise UsageError(f"invalid {what} setting {where}: {first['msg']}") from None
+        where, message = first_validation_error(e)
+        raise UsageError(f"invalid {what} setting {where or what}: {message}") from None
 
 
 def resolve_generator_config(arch: str, config: dict) -> dict:
