@@ -60,9 +60,11 @@ def inputs(tmp_path_factory) -> Inputs:
 
 def start(*args) -> subprocess.Popen:
     """`python -m framegen -q ARGS` in its own session (so a signal to its group reaches only it and its
-    children), in the test's folder."""
+    children), in the test's folder. SIGINT gets its default action back: a shell starts background jobs
+    with it ignored (and pytest run in the background passes that on), as it would be for framegen."""
     return subprocess.Popen([sys.executable, "-m", "framegen", "-q", *map(str, args)],
                             env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -231,10 +233,14 @@ def test_a_second_process_on_the_same_folder_is_refused(cli, long_movie, long_fr
     and its frames are those of an uninterrupted run, byte for byte."""
     process = start("extract", long_movie, "-o", "out")
     wait_until(process, lambda: Path("out/000010.png").exists())
-    for extra in ([], ["--overwrite"]):
-        code, _, err = cli("-q", "extract", long_movie, "-o", "out", *extra)
-        assert code == 2
-        one_error_line(err, "another framegen process is writing this folder")
+    os.killpg(process.pid, signal.SIGSTOP)  # paused mid-run, holding its lock: the race is not left to timing
+    try:
+        for extra in ([], ["--overwrite"]):
+            code, _, err = cli("-q", "extract", long_movie, "-o", "out", *extra)
+            assert code == 2
+            one_error_line(err, "another framegen process is writing this folder")
+    finally:
+        os.killpg(process.pid, signal.SIGCONT)
     assert process.wait(timeout=300) == 0, process.communicate()[1]
     out = read_manifest(FramesManifest, Path("out"))
     reference = read_manifest(FramesManifest, long_frames)
