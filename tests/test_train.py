@@ -66,6 +66,15 @@ def test_train_writes_checkpoints_metrics_samples_export_and_manifest(cli, datas
     assert not (run / ".framegen-partial").exists()
 
 
+def test_max_minutes_stops_validates_and_exports(cli, dataset, config, tmp_path):
+    code, out, err = cli("train", dataset, "-o", "run", "--config", config, "--max-minutes", "0.0001",
+                         "--epochs", "50", *FAST)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["steps"] == 1 and manifest["exported_step"] == 1  # out of time after the first step
+    assert manifest["validation"]["psnr"] > 0 and "validation: PSNR" in out
+
+
 def test_resume_is_exact(cli, dataset, config, tmp_path):
     options = ["--config", config, "--checkpoint-every", "100", *FAST]
     assert cli("train", dataset, "-o", "straight", "--max-steps", "5", *options)[0] == 0

@@ -37,6 +37,8 @@ def run(
     arch: Optional[str] = typer.Option(None, "--arch", help="Generator architecture (default mipal)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (smoke runs)."),
+    max_minutes: Optional[float] = typer.Option(
+        None, "--max-minutes", help="Stop after this many minutes of training (then validate and export)."),
     crop: Optional[int] = typer.Option(None, "--crop", help="Train on random square crops of this size."),
     mix: Optional[str] = typer.Option(None, "--mix", help="Sampling weight per dataset, e.g. 0.7,0.3."),
     validate_synthetic: Optional[bool] = typer.Option(
@@ -63,7 +65,8 @@ def run(
     flags = dict(
         datasets=[str(input_folder(d, "dataset")) for d in datasets] if datasets else None,
         mix=_parse_mix(mix), validate_synthetic=validate_synthetic, epochs=epochs, batch_size=batch_size,
-        device=device, precision=precision, arch=arch, seed=seed, max_steps=max_steps, crop=crop,
+        device=device, precision=precision, arch=arch, seed=seed, max_steps=max_steps, max_minutes=max_minutes,
+        crop=crop,
         checkpoint_every=checkpoint_every, keep=keep, workers=workers,
     )
     base = saved_config(run_folder) if resume else None

@@ -58,6 +58,15 @@ def barrier(info: Distributed) -> None:
         dist.barrier()
 
 
+def any_process(info: Distributed, flag: bool) -> bool:
+    """True on every process when `flag` is true on any one (so that all of them stop at the same step)."""
+    if not info.enabled:
+        return flag
+    value = torch.tensor([float(flag)], device=info.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def shutdown(info: Distributed) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

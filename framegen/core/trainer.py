@@ -51,7 +51,7 @@ from framegen.core.checkpoint import (
     rng_state,
 )
 from framegen.core.dataset import WindowDataset
-from framegen.core.distributed import Distributed, barrier, init_distributed, shutdown
+from framegen.core.distributed import Distributed, any_process, barrier, init_distributed, shutdown
 from framegen.core.errors import InputError, UsageError
 from framegen.core.losses import AdversarialLoss, GanConfig
 from framegen.core.manifest import (
@@ -93,6 +93,7 @@ class TrainConfig(BaseModel):
     gan: GanConfig = Field(default_factory=GanConfig)
     epochs: int = Field(10, ge=1)
     max_steps: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0)  # stop (validate, export) after this much training time
     batch_size: int = Field(4, ge=1)  # windows per step per process
     crop: int | None = Field(None, ge=8)  # random square training crops; None: whole frames
     lr: float = Field(1e-4, gt=0)  # generator (the discriminator's is gan.lr: TTUR)
@@ -130,7 +131,7 @@ class RunManifest(Manifest):
     arch: str
     datasets: list[UpstreamRef]  # every training dataset's manifest (`upstream` is the first)
     steps: int
-    epochs: float  # epochs done (fractional when stopped by max_steps)
+    epochs: float  # epochs done (fractional when stopped by max_steps or max_minutes)
     world_size: int
     device: str
     validation: dict[str, float] | None  # the exported weights' validation numbers
@@ -595,6 +596,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     console.log(f"{steps_per_epoch} steps/epoch of {config.batch_size} x {dist.world_size} process(es); "
                 f"{total_steps - step} steps to go")
     status = TextColumn("{task.fields[status]}")
+    started = time.perf_counter()  # for max_minutes: this session's wall time, validation included
     with console.progress(status, unit="steps") as bar:
         task = bar.add_task("train", total=total_steps, completed=step, status="")
         while step < total_steps:
@@ -620,6 +622,9 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
                         save(None)
                         console.log(f"step {step}: {status_text()}; checkpoint saved")
                     barrier(dist)
+                if config.max_minutes is not None and any_process(
+                        dist, time.perf_counter() - started > 60 * config.max_minutes):
+                    total_steps = step  # out of time: stop here as if this were the last step
                 if step >= total_steps:
                     break
                 tick = time.perf_counter()

@@ -13,11 +13,16 @@ there. Conditioned on t, so any number of in-betweens works.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
+
+from framegen.core.engines.flow import FlowEngine
 
 
 class MotionConfig(BaseModel):
@@ -172,17 +177,22 @@ class MotionInterpolator(nn.Module):
 
 @torch.no_grad()
 def flow_engine_motion(frame0: torch.Tensor, frame1: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
-    """The `flow` engine's motion field for each pair and time: (B, K, 2, H, W) px (0 -> 1 displacement)."""
-    from framegen.core.engines.flow import FlowEngine
+    """The `flow` engine's motion field for each pair and time: (B, K, 2, H, W) px (0 -> 1 displacement).
 
-    engine = FlowEngine()
-    fields = []
-    for a, b, pair_times in zip(frame0, frame1, times.tolist()):
-        image0 = a.detach().float().permute(1, 2, 0).cpu().numpy()  # (H, W, 3) float32 in [0, 1]
-        image1 = b.detach().float().permute(1, 2, 0).cpu().numpy()
-        motions = engine.motions(image0, image1, pair_times)  # K x (H, W, 2) float32
-        fields.append(torch.from_numpy(np.stack(motions)).permute(0, 3, 1, 2))
-    return torch.stack(fields).to(frame0.device, frame0.dtype)
+    The pairs run in threads (OpenCV's DIS and remaps release the GIL): on a GPU this CPU work is what the
+    training step waits for.
+    """
+    images0 = frame0.detach().float().permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3) float32 in [0, 1]
+    images1 = frame1.detach().float().permute(0, 2, 3, 1).cpu().numpy()
+
+    def pair_motion(index: int) -> np.ndarray:
+        motions = FlowEngine().motions(images0[index], images1[index], times[index].tolist())  # K x (H, W, 2)
+        return np.stack(motions)
+
+    workers = min(len(images0), os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers) as pool:
+        fields = list(pool.map(pair_motion, range(len(images0))))  # B x (K, H, W, 2)
+    return torch.from_numpy(np.stack(fields)).permute(0, 1, 4, 2, 3).to(frame0.device, frame0.dtype)
 
 
 def parameter_count(model: nn.Module) -> int:
