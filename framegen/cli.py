@@ -16,7 +16,9 @@ from framegen import __version__
 from framegen.core.errors import EXIT_FILESYSTEM, EXIT_INTERRUPTED, FramegenError
 
 try:
-    from framegen.commands import COMMANDS  # loads torch and OpenCV: seconds, long enough for a Ctrl-C
+    # pydantic and rich: a fraction of a second, still long enough for a Ctrl-C. torch and OpenCV load
+    # later, inside the command's run(), where run_cli handles a Ctrl-C as during any command.
+    from framegen.commands import COMMANDS
 except KeyboardInterrupt:  # stopped while starting up: the same quiet stop as during a command
     print("Stopped.", file=sys.stderr)
     raise SystemExit(EXIT_INTERRUPTED) from None

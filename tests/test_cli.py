@@ -1,6 +1,7 @@
 """The CLI's error boundary: exit codes and one-line messages."""
 
 import errno
+import os
 
 import pytest
 
@@ -52,3 +53,27 @@ def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         manifest.atomic_write_bytes(tmp_path / "m.json", b"{}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_light_commands_never_load_torch(tmp_path):
+    """`--help` and the stages without a model (extract, filter's default detector, export-gif) start in a
+    fraction of a second: they never import torch (a fresh process, as a user's would be)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO, moving_square_frames, write_video
+
+    movie = write_video(tmp_path / "movie.mp4", moving_square_frames(24))
+    commands = [["--help"], ["extract", "--help"], ["-q", "extract", str(movie), "-o", "frames"],
+                ["-q", "filter", "frames"], ["-q", "export-gif", "frames", "-o", "movie.gif"]]
+    script = (
+        "import sys\n"
+        "from framegen.cli import run_cli\n"
+        f"for argv in {commands!r}:\n"
+        "    assert run_cli(argv) == 0, argv\n"
+        "    assert 'torch' not in sys.modules, f'{argv} imported torch'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "movie.gif").exists()

@@ -93,9 +93,10 @@ def ctrl_c(process: subprocess.Popen) -> tuple[int, str]:
     return process.returncode, err
 
 
-def test_ctrl_c_while_starting_up(long_movie):
-    """During the seconds of imports (torch is being loaded): still "Stopped.", not a traceback."""
-    process = start("extract", long_movie, "-o", "out")
+def test_ctrl_c_while_starting_up(tmp_path):
+    """During the seconds of imports (torch is being loaded, inside train's run()): still "Stopped.", not a
+    traceback."""
+    process = start("train", make_dataset(tmp_path / "data"), "-o", "out")
     wait_until(process, maps(process, "libtorch_cpu"))
     code, err = ctrl_c(process)
     assert (code, err) == (130, "Stopped.\n")

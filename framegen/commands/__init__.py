@@ -2,6 +2,12 @@
 
 Each module has NAME (the subcommand) and run() (the Typer function; its docstring is the help text).
 Listed in the order of the pipeline, which is the order `framegen --help` shows them.
+
+Start-up stays fast because a command module imports its stage's core module (and so torch, OpenCV,
+PySceneDetect...) inside run(), never at module level: `framegen --help` and every `--help` load only
+Typer, rich and pydantic, and a command loads only what its stage needs (extract, filter and export-gif
+never load torch). At module level, a command imports only the light core modules: console, config,
+errors, manifest, workspace.
 """
 
 from framegen.commands import build_dataset, evaluate, export_gif, extract, interpolate, synth, train

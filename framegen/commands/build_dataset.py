@@ -9,7 +9,6 @@ import typer
 
 from framegen.core import console, workspace
 from framegen.core.config import resolve_config
-from framegen.core.dataset import BuildDatasetConfig, build_dataset
 
 NAME = "build-dataset"
 
@@ -45,6 +44,8 @@ def run(
     A window never crosses a cut and never holds a held frame; windows that barely move are dropped.
     Train and val get different shots. Frames are stored as uint8 arrays that training memory-maps.
     """
+    from framegen.core.dataset import BuildDatasetConfig, build_dataset
+
     settings = resolve_config(
         BuildDatasetConfig,
         dict(size=size, window_length=window_length, stride=stride, min_moving=min_moving,

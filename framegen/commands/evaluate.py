@@ -11,7 +11,6 @@ from rich.console import Console
 from framegen.core import console, workspace
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
-from framegen.core.evaluate import EvaluateConfig, evaluate, per_t_table, results_table
 from framegen.core.manifest import write_manifest
 
 NAME = "evaluate"
@@ -43,6 +42,8 @@ def run(
     PSNR, SSIM and MS-SSIM per t and overall, and time per frame, for each engine; per dataset when
     several are given. Prints tables and writes a JSON report (per-shot numbers included).
     """
+    from framegen.core.evaluate import EvaluateConfig, evaluate, per_t_table, results_table
+
     folders = datasets or [workspace.input_folder(None, "dataset")]
     if engine is not None:
         engines = [name.strip() for name in engine.split(",") if name.strip()]

@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from framegen.core import console, workspace
-from framegen.core.animation import ExportConfig, export_frames
 from framegen.core.config import resolve_config
 
 NAME = "export-gif"
@@ -40,6 +39,8 @@ def run(
     Frames stream through ffmpeg, so long sequences need little memory. The file appears only when it is
     complete (written to a temporary name, then renamed).
     """
+    from framegen.core.animation import ExportConfig, export_frames
+
     settings = resolve_config(ExportConfig, dict(fps=fps, loop=loop, pingpong=pingpong, width=width), config)
     if output is None:
         output = workspace.workspace() / "animation.gif"

@@ -9,7 +9,6 @@ import typer
 
 from framegen.core import console, workspace
 from framegen.core.config import resolve_config
-from framegen.core.extract import ExtractConfig, extract
 
 NAME = "extract"
 
@@ -35,6 +34,8 @@ def run(
     frame rate, and for every frame its source frame index and timestamp. A run that was killed is redone
     by simply running the command again.
     """
+    from framegen.core.extract import ExtractConfig, extract
+
     settings = resolve_config(ExtractConfig, dict(max_side=max_side, start=start, end=end, every=every), config)
     folder = output if output is not None else workspace.default_folder("frames")
     manifest = extract(movie, folder, settings, overwrite)

@@ -9,7 +9,6 @@ import typer
 
 from framegen.core import console, workspace
 from framegen.core.config import resolve_config
-from framegen.core.scenes import FILTER_NAME, SCORES_NAME, FilterConfig, filter_frames
 
 NAME = "filter"
 
@@ -50,6 +49,8 @@ def run(
     Writes filter.json (cuts, shots, held frames, as source frame indices) and filter_scores.csv (the
     per-frame scores) into the frames folder.
     """
+    from framegen.core.scenes import FILTER_NAME, SCORES_NAME, FilterConfig, filter_frames
+
     settings = resolve_config(
         FilterConfig,
         dict(detector=detector, cut_threshold=cut_threshold, cut_ratio=cut_ratio, min_shot_frames=min_shot_frames,

@@ -9,9 +9,7 @@ import typer
 
 from framegen.core import console, workspace
 from framegen.core.config import resolve_config
-from framegen.core.engines import get_engine
 from framegen.core.errors import UsageError
-from framegen.core.interpolate import InterpolateConfig, interpolate_pair, interpolate_video
 
 NAME = "interpolate"
 
@@ -59,6 +57,9 @@ def run(
     (frames repeat there), drawings held on twos are interpolated between distinct drawings, audio is
     copied. The output format comes from the suffix of -o.
     """
+    from framegen.core.engines import get_engine
+    from framegen.core.interpolate import InterpolateConfig, interpolate_pair, interpolate_video
+
     if len(inputs) not in (1, 2):
         raise UsageError(f"give two images (A B) or one movie, not {len(inputs)} files")
     settings = resolve_config(

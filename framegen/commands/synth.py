@@ -9,7 +9,6 @@ import typer
 
 from framegen.core import console, workspace
 from framegen.core.config import resolve_config
-from framegen.core.synth import SynthConfig, write_synth_dataset
 
 NAME = "synth"
 
@@ -55,6 +54,8 @@ def run(
     A scene is a pure function of (seed, window, t): every frame is exact ground truth.
     `train` reads the folder directly and can mix it with real datasets.
     """
+    from framegen.core.synth import SynthConfig, write_synth_dataset
+
     settings = resolve_config(
         SynthConfig,
         dict(windows=windows, size=size, length=length, seed=seed, motion=motion, hold_rate=hold_rate,

@@ -9,7 +9,6 @@ import typer
 
 from framegen.core import console
 from framegen.core.config import resolve_config
-from framegen.core.trainer import TrainConfig, export_run, metrics_text, saved_config, train
 from framegen.core.workspace import default_folder, folder_lock, input_folder
 
 NAME = "train"
@@ -56,6 +55,8 @@ def run(
     Model sizes, loss weights and the GAN part are set in the --config TOML, e.g. [model] width = 0.25,
     refiner_depth = 6 (a quick CPU model); [loss] ms_ssim = 1.0; [gan] weight = 0.01, loss = "hinge".
     """
+    from framegen.core.trainer import TrainConfig, export_run, metrics_text, saved_config, train
+
     run_folder = output if output is not None else default_folder("run")
     if export:
         with folder_lock(input_folder(run_folder, "run")):
