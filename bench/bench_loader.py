@@ -6,9 +6,11 @@ Without --dataset, writes a temporary dataset of `--windows` random 8x256x256 wi
 (the format build-dataset writes); its file is in the page cache, as a dataset read every epoch is.
 Prints windows/s (and MB/s of the uint8 windows read) for:
 - storage:  uint8 random crops copied out of the memory-mapped array, one thread, no DataLoader;
-- items:    WindowDataset(augment=True, crop) items, float (T, 3, crop, crop) in [0, 1], one thread;
+- items:    WindowDataset(augment=True, crop) items, uint8 (T, 3, crop, crop), one thread;
 - loader:   DataLoader(WindowDataset, shuffle, batch, num_workers) over `--epochs` epochs, after a
-            warm-up batch (worker start-up not counted). The headline number.
+            warm-up batch (worker start-up not counted): the uint8 batches it delivers. The headline number;
+- loader + to_float: the same, each batch moved to the device (CUDA when there is one, else the CPU)
+            and made float in [0, 1] there by `to_float`, as the trainer's train_step does.
 Issue 2 asks for thousands of windows per second without decoding PNGs.
 """
 
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from framegen.core.dataset import DatasetWriter, WindowDataset, WindowInfo
+from framegen.core.dataset import DatasetWriter, WindowDataset, WindowInfo, to_float
 
 
 def random_dataset(folder: Path, windows: int, size: int = 256, length: int = 8) -> None:
@@ -52,18 +54,23 @@ def item_rate(dataset: WindowDataset) -> float:
     return len(order) / (time.perf_counter() - start)
 
 
-def loader_rate(dataset: WindowDataset, batch: int, workers: int, epochs: int) -> float:
-    """Windows/s over `epochs` epochs after one warm-up batch."""
+def loader_rate(dataset: WindowDataset, batch: int, workers: int, epochs: int,
+                device: torch.device | None = None) -> float:
+    """Windows/s over `epochs` epochs after one warm-up batch; with `device`, each batch made float there."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
                                          persistent_workers=workers > 0, drop_last=True)
     iterator = iter(loader)
     next(iterator)  # warm-up: workers started, first batch made
     count, start = 0, time.perf_counter()
     for epoch in range(epochs):
-        for windows in iterator:  # (B, T, 3, crop, crop) float in [0, 1]
+        for windows in iterator:  # (B, T, 3, crop, crop) uint8
+            if device is not None:
+                windows = to_float(windows.to(device, non_blocking=True))  # float in [0, 1]
             count += windows.shape[0]
         if epoch + 1 < epochs:
             iterator = iter(loader)
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
     return count / (time.perf_counter() - start)
 
 
@@ -77,6 +84,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.dataset
         if folder is None:
@@ -86,10 +94,11 @@ def main() -> None:
         megabytes = dataset.array[0, :, : args.crop, : args.crop].nbytes / 1e6
         rates = {
             "storage (uint8 crops from the memmap, 1 thread)": storage_rate(dataset, args.crop),
-            "items (WindowDataset, float, augment, 1 thread)": item_rate(dataset),
+            "items (WindowDataset, uint8, augment, 1 thread)": item_rate(dataset),
             f"loader (DataLoader, batch {args.batch}, num_workers={args.workers})": loader_rate(
                 dataset, args.batch, args.workers, args.epochs
             ),
+            f"loader + to_float on {device.type}": loader_rate(dataset, args.batch, args.workers, args.epochs, device),
         }
     print(f"{len(dataset)} windows of {dataset.array.shape[1]}x{dataset.array.shape[2]}x{dataset.array.shape[3]}, "
           f"crop {args.crop}:")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo
+from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo, to_float
 from framegen.core.losses import AdversarialLoss
 from framegen.core.models.registry import build_discriminator, build_generator, build_loss
 from framegen.core.trainer import SeededWindows, TrainConfig, WindowSampler, open_training_data, train
@@ -106,8 +106,8 @@ def loader_windows_per_second(config: TrainConfig) -> float:
     loader = torch.utils.data.DataLoader(SeededWindows(train_sets), batch_size=config.batch_size, sampler=sampler)
     started, count = time.process_time(), 0
     for _ in range(3):
-        for window in loader:
-            count += window.shape[0]
+        for window in loader:  # (B, T, 3, H, W) uint8, made float as the trainer does
+            count += to_float(window).shape[0]
     return count / (time.process_time() - started)
 
 
@@ -146,7 +146,7 @@ def main() -> None:
         work = Path(tmp)
         dataset = make_dataset(work / "dataset")
         train_set = open_training_data(config_for(dataset, {}, 1, 1))[0][0]
-        windows = torch.stack([train_set[i] for i in range(4)])  # (4, T, 3, H, W) in [0, 1]
+        windows = to_float(torch.stack([train_set[i] for i in range(4)]))  # (4, T, 3, H, W) in [0, 1]
         small = "small (width 0.25, refiner_depth 6)"
         measure_speed(small, config_for(dataset, SMALL, 4, 1), windows, steps=3)
         measure_overhead(small, dataset, SMALL, windows, work, short=2, long=6)

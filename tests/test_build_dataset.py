@@ -9,9 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from conftest import moving_square_frames, write_video
 
-from framegen.core.dataset import WindowDataset, open_split, square
+from framegen.core.dataset import WindowDataset, open_split, square, to_float
 from framegen.core.images import read_png_fast
 from framegen.core.manifest import read_manifest
 from framegen.core.scenes import FilterManifest
@@ -88,7 +89,9 @@ def test_reads_back_through_the_torch_dataset(cli, tmp_path):
     assert cli("build-dataset", frames, "-o", "data", "--size", "32")[0] == 0
     dataset = WindowDataset(Path("data"), "train", crop=24, augment=True)
     item = dataset[0]
-    assert item.shape == (8, 3, 24, 24) and 0 <= item.min() and item.max() <= 1
+    assert item.shape == (8, 3, 24, 24) and item.dtype == torch.uint8
+    frames = to_float(torch.stack([item, item]))
+    assert frames.dtype == torch.float32 and 0 <= frames.min() and frames.max() <= 1
 
 
 def test_defaults_read_and_write_the_workspace(cli, tmp_path):

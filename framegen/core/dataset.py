@@ -163,8 +163,10 @@ def open_split(folder: Path, split: str) -> tuple[DatasetManifest, np.ndarray]:
 
 
 class WindowDataset(torch.utils.data.Dataset):
-    """Windows of one split as float tensors `(T, 3, H, W)` in [0, 1].
+    """Windows of one split as uint8 tensors `(T, 3, H, W)`; `to_float` makes them images in [0, 1].
 
+    Items stay uint8 through the DataLoader (a quarter of float's bytes to copy between its processes and
+    to the device); the batch becomes float where it is used, on the device.
     With `augment`: a random `crop` x `crop` crop, horizontal flip and time reversal (a window played
     backwards is as valid a motion as forwards). Without it, a centre crop when `crop` is set.
     Randomness comes from torch's RNG, so DataLoader workers and seeds behave as usual.
@@ -198,7 +200,12 @@ class WindowDataset(torch.utils.data.Dataset):
                 frames = frames.flip(-1)
             if torch.rand(()) < 0.5:
                 frames = frames.flip(0)
-        return frames.float().div_(255.0)  # float (T, 3, H, W) in [0, 1]
+        return frames
+
+
+def to_float(windows: torch.Tensor) -> torch.Tensor:
+    """uint8 frames (any shape, e.g. a batch (B, T, 3, H, W) of WindowDataset items) -> float32 in [0, 1]."""
+    return windows.float().div_(255.0)
 
 
 class BuildDatasetConfig(BaseModel):

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
 
 from framegen.core import console
-from framegen.core.dataset import open_split
+from framegen.core.dataset import open_split, to_float
 from framegen.core.engines import ENGINE_NAMES, Engine, get_engine, to_uint8
 from framegen.core.errors import ExternalToolError, InputError, UsageError
 from framegen.core.ffmpeg import ffmpeg_binary, last_error_line
@@ -226,7 +226,7 @@ def evaluate_engine(name: str, engine: Engine, opened: list, split: str, length:
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    return to_float(torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2))
 
 
 def results_table(report: EvaluationReport, gap: str) -> Table:

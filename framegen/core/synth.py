@@ -598,7 +598,8 @@ def write_synth_dataset(config: SynthConfig, folder: Path, overwrite: bool = Fal
 
 
 class SynthDataset(torch.utils.data.Dataset):
-    """Synthetic windows rendered on the fly, for a training loader: item i is float (T, 3, H, W) in [0, 1].
+    """Synthetic windows rendered on the fly, for a training loader: item i is uint8 (T, 3, H, W), as in
+    WindowDataset (`to_float` makes a batch of them images in [0, 1]).
 
     Item i is scene i of `config.seed`, the same window `framegen synth` stores for that index; there are
     `config.windows` items. An 8x256x256 window takes about 15-20 ms of one core (bench/bench_synth.py),
@@ -615,4 +616,4 @@ class SynthDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         window = Scene(self.config, self.textures, index).render_window()  # uint8 (T, H, W, 3)
-        return torch.from_numpy(window).permute(0, 3, 1, 2).float().div_(255.0)  # float (T, 3, H, W) in [0, 1]
+        return torch.from_numpy(window).permute(0, 3, 1, 2)  # uint8 (T, 3, H, W)

@@ -50,7 +50,7 @@ from framegen.core.checkpoint import (
     restore_rng,
     rng_state,
 )
-from framegen.core.dataset import WindowDataset
+from framegen.core.dataset import WindowDataset, to_float
 from framegen.core.distributed import Distributed, any_process, barrier, init_distributed, shutdown
 from framegen.core.errors import InputError, UsageError
 from framegen.core.losses import AdversarialLoss, GanConfig
@@ -213,7 +213,7 @@ class SeededWindows(torch.utils.data.Dataset):
         dataset, index, seed = key
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return self.datasets[dataset][index]  # (T, 3, H, W) float in [0, 1]
+            return self.datasets[dataset][index]  # (T, 3, H, W) uint8
 
 
 def open_training_data(config: TrainConfig):
@@ -294,7 +294,7 @@ def validate(model: torch.nn.Module, val_sets: list[WindowDataset], device: torc
     for dataset in val_sets:
         indices = evenly_spaced(len(dataset), limit)
         for start in range(0, len(indices), batch_size):
-            window = torch.stack([dataset[i] for i in indices[start : start + batch_size]]).to(device)
+            window = to_float(torch.stack([dataset[i] for i in indices[start : start + batch_size]]).to(device))
             b, t = window.shape[:2]
             frame0, frame1, real = window[:, 0], window[:, -1], window[:, 1:-1]  # real: (B, T-2, 3, H, W)
             times = window_times(b, t, device)[:, 1:-1]
@@ -325,7 +325,7 @@ def crossfade_frames(frame0: torch.Tensor, frame1: torch.Tensor, times: torch.Te
 @torch.no_grad()
 def write_samples(path: Path, model: torch.nn.Module, dataset: WindowDataset, count: int, device, amp) -> None:
     """An animated GIF: one row per validation window, columns real | cross-fade | model."""
-    window = torch.stack([dataset[i] for i in evenly_spaced(len(dataset), count)]).to(device)
+    window = to_float(torch.stack([dataset[i] for i in evenly_spaced(len(dataset), count)]).to(device))
     b, t = window.shape[:2]
     times = window_times(b, t, device)
     with amp:
@@ -493,7 +493,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
 
     def train_step(window: torch.Tensor) -> dict[str, torch.Tensor]:
         """One GAN step in pix2pix order: discriminator on detached fakes, then generator."""
-        window = window.to(device, non_blocking=True)  # (B, T, 3, H, W) float in [0, 1]
+        window = to_float(window.to(device, non_blocking=True))  # (B, T, 3, H, W) float in [0, 1]
         frame0, frame1 = window[:, 0], window[:, -1]
         times = window_times(window.shape[0], window.shape[1], device)
         with amp:
