@@ -5,7 +5,7 @@ import torch
 
 from framegen.core.engines.flow import FlowEngine
 from framegen.core.losses import MotionLoss, MotionLossConfig
-from framegen.core.models.motion import MotionConfig, MotionInterpolator, backward_warp
+from framegen.core.models.motion import MotionConfig, MotionInterpolator, backward_warp, teacher_flows
 from framegen.core.models.registry import build_generator, interpolate_padded
 from tests.conftest import moving_square_frames
 
@@ -52,3 +52,32 @@ def test_backward_warp_moves_content_by_the_flow():
     flow[:, 0] = 2.0  # sample 2 px to the right
     warped = backward_warp(image, flow)
     assert warped[0, 0, 4, 3] == 1.0 and torch.isclose(warped.sum(), torch.tensor(1.0))
+
+
+def moving_disc_window(n: int, h: int = 96, w: int = 128, step: int = 3) -> torch.Tensor:
+    """(1, n, 3, h, w) in [0, 1]: a shaded disc moving `step` px right per frame over a smooth gradient
+    (smooth content, so DIS's answer is exact; DIS is poor on per-pixel noise textures)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    frames = []
+    for i in range(n):
+        image = np.stack([xx / w, yy / h, np.full_like(xx, 0.5)], -1) * 0.6 + 0.2
+        distance = np.hypot(xx - (30 + step * i), yy - h / 2)
+        disc = np.stack([np.cos(distance / 3), np.sin((xx - 30 - step * i) / 4), np.zeros_like(xx)], -1) * 0.4 + 0.5
+        image[distance < 14] = disc[distance < 14]
+        frames.append(image)
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)[None]
+
+
+def test_teacher_flows_point_from_each_in_between_to_the_end_frames():
+    """The distillation target: DIS from the real in-between to frame 0 and to the last frame."""
+    window = moving_disc_window(5)
+    flows = teacher_flows(window)  # (1, 3, 4, H, W)
+    assert flows.shape == (1, 3, 4, 96, 128)
+    for k in (1, 2, 3):
+        x, y = 30 + 3 * k, 48  # the disc's centre in frame k
+        assert abs(float(flows[0, k - 1, 0, y, x]) + 3 * k) < 0.2  # F_t->0: back to frame 0
+        assert abs(float(flows[0, k - 1, 2, y, x]) - 3 * (4 - k)) < 0.2  # F_t->1: on to frame 4
+
+    loss = MotionLoss(MotionLossConfig())
+    assert float(loss.flow_distance(flows, window)) < 1e-6
+    assert float(loss.flow_distance(torch.zeros_like(flows), window)) > 0.01

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from framegen.core.metrics import ms_ssim
+from framegen.core.models.motion import backward_warp, teacher_flows
 
 
 class MipalLossConfig(BaseModel):
@@ -55,12 +56,16 @@ class MipalLoss(nn.Module):
 
 
 class MotionLossConfig(BaseModel):
-    """`--arch motion`: L1 + (1 - MS-SSIM) on the frames, no GAN by default (a GAN trades PSNR for texture)."""
+    """`--arch motion`: L1 + (1 - MS-SSIM) on the frames, plus the distance of the model's flows to teacher
+    flows that see the real in-between (models/motion.py: teacher_flows); no GAN by default (a GAN trades
+    PSNR for texture)."""
 
     model_config = ConfigDict(extra="forbid")
 
     l1: float = Field(1.0, ge=0)
     ms_ssim: float = Field(0.5, ge=0)  # weight of (1 - MS-SSIM)
+    flow: float = Field(0.01, ge=0)  # per px of flow error, where the teacher's warp matches the real frame
+    teacher_tolerance: float = Field(0.05, gt=0)  # mean colour error at which a teacher flow counts 1/e
 
 
 class MotionLoss(nn.Module):
@@ -72,12 +77,26 @@ class MotionLoss(nn.Module):
 
     def forward(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """outputs["frames"], targets: (B, T, 3, H, W) in [0, 1]; the two end frames are inputs, so skipped."""
+        c = self.config
         frames = outputs["frames"][:, 1:-1].float().flatten(0, 1)  # (B*(T-2), 3, H, W) in [0, 1]
         real = targets[:, 1:-1].flatten(0, 1)
-        return {
-            "l1": self.config.l1 * (frames - real).abs().mean(),
-            "ms_ssim": self.config.ms_ssim * (1 - ms_ssim(frames, real).mean()),
-        }
+        terms = {"l1": c.l1 * (frames - real).abs().mean(), "ms_ssim": c.ms_ssim * (1 - ms_ssim(frames, real).mean())}
+        if c.flow > 0:
+            terms["flow"] = c.flow * self.flow_distance(outputs["flows"][:, 1:-1].float(), targets)
+        return terms
+
+    def flow_distance(self, flows: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+        """Mean px distance of the model's F_t->0, F_t->1 (B, T-2, 4, H, W) to the teacher's, each pixel
+        weighted by how well the teacher's own warp reproduces the real frame there (occlusions count little)."""
+        teacher = teacher_flows(window).flatten(0, 1)  # (N, 4, H, W) px
+        real = window[:, 1:-1].flatten(0, 1)  # (N, 3, H, W)
+        in_betweens = window.shape[1] - 2
+        warps = [backward_warp(window[:, 0].repeat_interleave(in_betweens, 0), teacher[:, :2]),
+                 backward_warp(window[:, -1].repeat_interleave(in_betweens, 0), teacher[:, 2:])]
+        errors = torch.cat([(warp - real).abs().mean(1, keepdim=True) for warp in warps], 1)  # (N, 2, H, W)
+        weights = torch.exp(-errors / self.config.teacher_tolerance)  # one weight per flow and pixel
+        distance = (flows.flatten(0, 1) - teacher).unflatten(1, (2, 2)).norm(dim=2)  # (N, 2, H, W) px
+        return (weights * distance).mean()
 
 
 class GanConfig(BaseModel):

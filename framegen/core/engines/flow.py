@@ -78,16 +78,18 @@ class FlowEngine(Engine):
         return motions
 
     def flows(self, gray0: np.ndarray, gray1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """DIS flow 0 -> 1 and 1 -> 0 of two grey images; tiny images are padded for DIS and cropped back."""
-        h, w = gray0.shape
+        """DIS flow 0 -> 1 and 1 -> 0 of two grey images."""
+        return self.flow(gray0, gray1), self.flow(gray1, gray0)
+
+    def flow(self, gray_from: np.ndarray, gray_to: np.ndarray) -> np.ndarray:
+        """DIS flow (h, w, 2) px: gray_to(x + flow(x)) ~ gray_from(x). Tiny images are padded for DIS."""
+        h, w = gray_from.shape
         pad_y, pad_x = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
-        u0, u1 = (
+        u_from, u_to = (
             cv2.copyMakeBorder(np.round(g * 255).astype(np.uint8), 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
-            for g in (gray0, gray1)
+            for g in (gray_from, gray_to)
         )
-        flow01 = self.dis.calc(u0, u1, None)[:h, :w]
-        flow10 = self.dis.calc(u1, u0, None)[:h, :w]
-        return np.ascontiguousarray(flow01), np.ascontiguousarray(flow10)
+        return np.ascontiguousarray(self.dis.calc(u_from, u_to, None)[:h, :w])
 
 
 def working_gray(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
