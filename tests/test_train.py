@@ -75,6 +75,14 @@ def test_max_minutes_stops_validates_and_exports(cli, dataset, config, tmp_path)
     assert manifest["validation"]["psnr"] > 0 and "validation: PSNR" in out
 
 
+def test_validate_every_adds_validations_inside_an_epoch(cli, dataset, config, tmp_path):
+    code, _, err = cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "4", "--validate-every", "2",
+                       *FAST)
+    assert code == 0, err
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [2, 3, 4]  # every 2 steps, the epoch's end (3), the end
+
+
 def test_resume_is_exact(cli, dataset, config, tmp_path):
     options = ["--config", config, "--checkpoint-every", "100", *FAST]
     assert cli("train", dataset, "-o", "straight", "--max-steps", "5", *options)[0] == 0

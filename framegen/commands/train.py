@@ -44,6 +44,8 @@ def run(
         None, "--validate-synthetic", help="Also validate on synthetic datasets (default: movie datasets only)."),
     checkpoint_every: Optional[int] = typer.Option(
         None, "--checkpoint-every", help="Steps between checkpoints (default 200)."),
+    validate_every: Optional[int] = typer.Option(
+        None, "--validate-every", help="Steps between validations besides each epoch's end (long epochs)."),
     keep: Optional[int] = typer.Option(None, "--keep", help="Step checkpoints kept besides last and best (default 3)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes (default: 0 on CPU)."),
     export: bool = typer.Option(False, "--export", help="Only export the run's best checkpoint for inference."),
@@ -67,8 +69,7 @@ def run(
         datasets=[str(input_folder(d, "dataset")) for d in datasets] if datasets else None,
         mix=_parse_mix(mix), validate_synthetic=validate_synthetic, epochs=epochs, batch_size=batch_size,
         device=device, precision=precision, arch=arch, seed=seed, max_steps=max_steps, max_minutes=max_minutes,
-        crop=crop,
-        checkpoint_every=checkpoint_every, keep=keep, workers=workers,
+        crop=crop, checkpoint_every=checkpoint_every, validate_every=validate_every, keep=keep, workers=workers,
     )
     base = saved_config(run_folder) if resume else None
     config = resolve_config(TrainConfig, flags, config_file, base)

@@ -6,6 +6,7 @@
     models       -> generator, its loss, discriminator (when the GAN part is on), EMA, optimizers, DDP
     resume       -> every state from RUN/checkpoints/last.pt
     loop         -> GAN steps in pix2pix order; checkpoints; validation + samples at each epoch's end
+                    (and every `validate_every` steps)
     finish       -> final validation, export (RUN/export/), run manifest (RUN/manifest.json, last)
 
 A run folder:
@@ -104,6 +105,7 @@ class TrainConfig(BaseModel):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     workers: int | None = Field(None, ge=0)  # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
     checkpoint_every: int = Field(200, ge=1)  # steps
+    validate_every: int | None = Field(None, ge=1)  # steps between validations besides each epoch's end
     keep: int = Field(3, ge=0)  # step checkpoints kept besides last.pt and best.pt
     val_windows: int | None = Field(None, ge=1)  # validation windows per dataset, evenly spaced; None: all
     sample_windows: int = Field(4, ge=0)  # windows in each sample GIF
@@ -616,6 +618,8 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
                 bar.update(task, completed=step)
                 if batch_in_epoch == steps_per_epoch:  # the epoch is done
                     epoch, batch_in_epoch = epoch + 1, 0
+                    validate_and_save()
+                elif config.validate_every is not None and step % config.validate_every == 0:
                     validate_and_save()
                 elif step % config.checkpoint_every == 0:
                     if dist.is_main:
