@@ -1,14 +1,18 @@
 """Speed of `framegen extract` against a bare ffmpeg decode + scale of the same movie.
 
     python bench/bench_extract.py [--movie ../shared/data/sample_movie.mp4] [--max-side 640] [--repeats 3]
+                                  [--work DIR]
 
 Measures, interleaved `--repeats` times, median of each:
 - bare:     ffmpeg -i MOVIE -vf scale=W:H -f null -        (the issue's yardstick; W:H = extract's size)
 - pipe:     the same, converted to RGB and piped out raw   (what extract's ffmpeg does, without PNGs)
 - extract:  framegen.core.extract.extract() in this process (decode + PNG frames + manifest)
 - command:  `python -m framegen -q extract` as a new process (adds Python start-up and imports)
-Wall seconds and CPU seconds (this process + ffmpeg) for each, and the ratios to bare. Target (issue 2):
-extract within 1.15x of bare. On a shared machine compare the CPU-second ratio too.
+Wall seconds and CPU seconds (this process + ffmpeg) for each, and the ratios to bare, and the size of
+the frames folder. Target (issue 2): extract within 1.15x of bare. On a shared machine compare the
+CPU-second ratio too. Frames are written to a temporary folder inside --work (default: the system's
+temporary folder): creating a file costs very different times on different file systems (about 1 ms in
+/tmp of one VM where the same disk's other folders take 0.1 ms), so measure where frames would go.
 """
 
 from __future__ import annotations
@@ -47,12 +51,13 @@ def main() -> None:
     parser.add_argument("--movie", type=Path, default=REPO.parent / "shared" / "data" / "sample_movie.mp4")
     parser.add_argument("--max-side", type=int, default=640)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--work", type=Path, help="folder for the frames (default: the system's temporary folder)")
     args = parser.parse_args()
     console.set_verbosity(-1)  # no progress bars
     width, height = working_size(probe_movie(args.movie), args.max_side)
     decode = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(args.movie),
               "-vf", f"scale={width}:{height}"]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         out = Path(tmp)
         runs = {
             "bare": lambda: subprocess.run([*decode, "-f", "null", "-"], check=True),
@@ -67,10 +72,12 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, run in runs.items():
                 times[name].append(timed(run))
-        frames = len(list((out / "frames").glob("*.png")))
+        pngs = list((out / "frames").glob("*.png"))
+        frames, megabytes = len(pngs), sum(png.stat().st_size for png in pngs) / 2**20
     wall = {name: statistics.median(t[0] for t in values) for name, values in times.items()}
     cpu = {name: statistics.median(t[1] for t in values) for name, values in times.items()}
-    print(f"{args.movie.name}: {frames} frames at {width}x{height}, median of {args.repeats}")
+    print(f"{args.movie.name}: {frames} frames at {width}x{height} in {out.parent}, median of {args.repeats}; "
+          f"PNGs: {megabytes:.1f} MiB ({megabytes * 1024 / frames:.1f} KiB a frame)")
     for name in runs:
         print(f"  {name:8s} {wall[name]:6.2f} s wall ({wall[name] / wall['bare']:4.2f}x bare)  "
               f"{cpu[name]:6.2f} s CPU ({cpu[name] / cpu['bare']:4.2f}x bare)  {frames / wall[name]:6.0f} frames/s")

@@ -16,7 +16,7 @@ from conftest import REPO, moving_square_frames, write_video
 
 from framegen.core.extract import FramesManifest, MovieInfo, working_size
 from framegen.core.ffmpeg import ffmpeg_binary
-from framegen.core.images import read_png_fast
+from framegen.core.images import read_image, read_png_fast
 from framegen.core.manifest import read_manifest, sha256_file
 
 
@@ -51,6 +51,20 @@ def test_frames_and_manifest(cli, clip):
         assert image.shape == (96, 128, 3)
         differences = np.abs(image.astype(int)[None] - original).mean(axis=(1, 2, 3))
         assert differences.argmin() == frame.source_index and differences.min() < 6, frame
+
+
+def test_frames_are_the_exact_decoded_pixels(cli, clip):
+    """The frames' PNG writer (Up filter + ISA-L deflate) is lossless and standard: OpenCV and Pillow both
+    read back exactly the RGB that ffmpeg decodes."""
+    movie, _ = clip
+    assert cli("extract", movie, "-o", "frames")[0] == 0
+    raw = subprocess.run([ffmpeg_binary(), "-loglevel", "error", "-i", str(movie), "-f", "rawvideo", "-pix_fmt",
+                          "rgb24", "-"], capture_output=True, check=True).stdout
+    decoded = np.frombuffer(raw, np.uint8).reshape(48, 96, 128, 3)
+    for number in (0, 20, 47):
+        path = Path("frames") / f"{number:06d}.png"
+        assert np.array_equal(read_png_fast(path), decoded[number])
+        assert np.array_equal(read_image(path), decoded[number])
 
 
 def test_start_end_every_and_max_side(cli, clip):

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from framegen.core import console
 from framegen.core.errors import ExternalToolError, InputError, UsageError
 from framegen.core.ffmpeg import ffmpeg_binary, file_arg, last_error_line
-from framegen.core.images import encode_png, read_png_fast
+from framegen.core.images import encode_png_fast, read_png_fast
 from framegen.core.manifest import Manifest, read_manifest, resolve_inside, sha256_file, write_manifest
 from framegen.core.workspace import stage_output
 
@@ -244,7 +244,7 @@ def _read_exactly(stream, size: int) -> bytes | None:
 
 
 def _write_png(path: Path, frame: np.ndarray) -> None:
-    path.write_bytes(encode_png(frame, compression=1, fast=True))
+    path.write_bytes(encode_png_fast(frame))
 
 
 def extract(movie: Path, folder: Path, config: ExtractConfig, overwrite: bool = False) -> FramesManifest:
