@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo
 from framegen.core.evaluate import MinterpolateEngine
@@ -55,6 +56,23 @@ def test_several_datasets_model_and_minterpolate(cli, tmp_path):
     assert [r["engine"] for r in report["results"]] == ["blend", "model", "minterpolate"]
     assert all(set(r["datasets"]) == {str(first), str(second)} for r in report["results"])
     assert " two " in out and " one " in out
+
+
+def test_several_checkpoints_in_one_run_and_a_side_by_side_gif(cli, tmp_path):
+    dataset = write_dataset(tmp_path / "squares", windows=2)
+    first = export_tiny(tmp_path / "run-a" / "export", beats_flow=None)
+    second = export_tiny(tmp_path / "run-b" / "export", beats_flow=None)
+    code, out, err = cli("evaluate", dataset, "--engine", "blend,flow,model", "--checkpoint", first,
+                         "--checkpoint", second, "--gif", tmp_path / "side.gif", "-o", tmp_path / "eval.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert [r["engine"] for r in report["results"]] == ["blend", "flow", "model:run-a", "model:run-b"]
+    gif = Image.open(tmp_path / "side.gif")
+    assert gif.n_frames == 8 and gif.size == (5 * 128, 20 + 96)  # real + 4 engines, a label strip on top
+    gif.seek(3)
+    middle = np.asarray(gif.convert("RGB"))[20:]
+    real = textured_square_frames(8, seed=0)[3]  # write_dataset's first val window, frame 3
+    assert np.abs(middle[:, :128].astype(int) - real).mean() < 6  # the first column is the real frame (GIF palette)
 
 
 def test_minterpolate_baseline_returns_the_asked_times():

@@ -24,12 +24,15 @@ def run(
         None, "--engine", help="Comma-separated engines: blend, flow, model, auto, minterpolate (ffmpeg). "
         "\\[default: blend,flow]",
     ),
-    checkpoint: Optional[Path] = typer.Option(
-        None, "--checkpoint", help="Exported model for the model/auto engines."
+    checkpoints: Optional[list[Path]] = typer.Option(
+        None, "--checkpoint", help="Exported model for the model/auto engines; repeat it to compare several."
     ),
     split: Optional[str] = typer.Option(None, "--split", help="Which split's windows. \\[default: val]"),
     max_windows: Optional[int] = typer.Option(
         None, "--max-windows", help="At most this many windows per dataset, evenly spread. \\[default: all]"
+    ),
+    gif: Optional[Path] = typer.Option(
+        None, "--gif", help="Also write one window as an animation (GIF/WebP/PNG/MP4), a column per engine."
     ),
     output: Optional[Path] = typer.Option(
         None, "-o", "--output", help="JSON report to write. \\[default: evaluation.json beside the first dataset]"
@@ -48,11 +51,10 @@ def run(
     if engine is not None:
         engines = [name.strip() for name in engine.split(",") if name.strip()]
     else:
-        engines = ["blend", "flow", "model"] if checkpoint is not None else None
-    settings = resolve_config(
-        EvaluateConfig, dict(engines=engines, checkpoint=checkpoint, split=split, max_windows=max_windows), config
-    )
-    if settings.checkpoint is not None and not {"model", "auto"} & set(settings.engines):
+        engines = ["blend", "flow", "model"] if checkpoints else None
+    flags = dict(engines=engines, checkpoints=checkpoints or None, gif=gif, split=split, max_windows=max_windows)
+    settings = resolve_config(EvaluateConfig, flags, config)
+    if settings.checkpoints and not {"model", "auto"} & set(settings.engines):
         raise UsageError("--checkpoint is for the model and auto engines: add model to --engine")
     report_path = output if output is not None else Path(folders[0]).parent / "evaluation.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,4 +64,4 @@ def run(
     stdout.print(results_table(report, "small_gap"))
     stdout.print(per_t_table(report))
     write_manifest(report, report_path.parent, report_path.name)
-    console.result(f"wrote {report_path}")
+    console.result(f"wrote {report_path}" + (f" and {settings.gif}" if settings.gif else ""))

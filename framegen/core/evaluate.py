@@ -9,7 +9,11 @@ dataset, per shot (in the JSON) and over all datasets together, as a rich table 
 
 Engines: those of core/engines (blend, flow, model, auto) and `minterpolate`: ffmpeg's motion-compensated
 frame-rate filter (`minterpolate=fps=N:mi_mode=mci`) run on the two end frames as a tiny 1 fps video, the
-usual classical baseline. Its timing includes starting ffmpeg.
+usual classical baseline. Its timing includes starting ffmpeg. `model` and `auto` run once per exported
+checkpoint given, so the original design and the motion model are compared in one run.
+
+With `gif`, one validation window is written as an animation with a column per engine (real frames
+first), every column labelled: the large gap's in-betweens between the two real end frames.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
 
 from framegen.core import console
+from framegen.core.animation import write_animation
 from framegen.core.dataset import open_split, to_float
 from framegen.core.engines import ENGINE_NAMES, Engine, get_engine, to_uint8
 from framegen.core.errors import ExternalToolError, InputError, UsageError
@@ -44,7 +50,8 @@ class EvaluateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     engines: list[str] = Field(default_factory=lambda: ["blend", "flow"])
-    checkpoint: Path | None = None
+    checkpoints: list[Path] = Field(default_factory=list)  # exported models for model / auto, each run apart
+    gif: Path | None = None  # side-by-side animation of one window, a column per engine
     split: str = "val"
     max_windows: int | None = Field(None, ge=1)  # per dataset, evenly spread; None = all
 
@@ -129,10 +136,25 @@ class MinterpolateEngine(Engine):
         return [frames[round(t * steps)].astype(np.float32) / 255.0 for t in times]
 
 
-def engine_for(name: str, checkpoint: Path | None) -> Engine:
-    if name == "minterpolate":
-        return MinterpolateEngine()
-    return get_engine(name, checkpoint if name in ("model", "auto") else None)
+def engines_to_run(config: EvaluateConfig) -> list[tuple[str, Engine]]:
+    """(label, engine) for each engine asked for; model and auto once per checkpoint (labelled by its run)."""
+    runs = []
+    for name in config.engines:
+        if name == "minterpolate":
+            runs.append((name, MinterpolateEngine()))
+        elif name in ("model", "auto") and len(config.checkpoints) > 1:
+            runs += [(f"{name}:{checkpoint_label(c)}", get_engine(name, c)) for c in config.checkpoints]
+        elif name in ("model", "auto"):
+            runs.append((name, get_engine(name, config.checkpoints[0] if config.checkpoints else None)))
+        else:
+            runs.append((name, get_engine(name)))
+    return runs
+
+
+def checkpoint_label(checkpoint: Path) -> str:
+    """RUN/export -> RUN's folder name; a model.json path -> its folder's."""
+    folder = checkpoint.parent if checkpoint.suffix == ".json" else checkpoint
+    return folder.parent.name if folder.name == "export" else folder.name
 
 
 class Accumulator:
@@ -176,8 +198,15 @@ def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path) 
     length = lengths.pop()
     if length < 3:
         raise InputError(f"windows of {length} frames have no frame in between to evaluate")
-    results = [evaluate_engine(name, engine_for(name, config.checkpoint), opened, config.split, length)
-               for name in config.engines]
+    results, samples = [], []
+    for label, engine in engines_to_run(config):
+        result, sample = evaluate_engine(label, engine, opened, config.split, length)
+        results.append(result)
+        samples.append(sample)
+    if config.gif is not None:
+        folder, _, array, indices = opened[0]
+        real = np.asarray(array[indices[0]])  # uint8 (T, H, W, 3), the sample window
+        write_side_by_side(config.gif, ["real", *(r.engine for r in results)], [real, *samples])
     refs = [DatasetRef(path=str(folder), manifest=upstream_ref(report_folder, folder / MANIFEST_NAME),
                        windows=len(indices)) for folder, _, _, indices in opened]
     return EvaluationReport(**EvaluationReport.header(config.model_dump(mode="json")), split=config.split,
@@ -191,13 +220,16 @@ def spread(count: int, limit: int | None) -> list[int]:
     return sorted({round(i * (count - 1) / max(1, limit - 1)) for i in range(limit)})
 
 
-def evaluate_engine(name: str, engine: Engine, opened: list, split: str, length: int) -> EngineResult:
-    """One engine over every chosen window: the large gap (0, T-1 -> 1..T-2) and the small one (0, 2 -> 1)."""
+def evaluate_engine(name: str, engine: Engine, opened: list, split: str,
+                    length: int) -> tuple[EngineResult, np.ndarray]:
+    """One engine over every chosen window: the large gap (0, T-1 -> 1..T-2) and the small one (0, 2 -> 1).
+    Also returns the first window's large-gap animation, uint8 (T, H, W, 3), its real end frames around."""
     gaps = {
         "large_gap": (0, length - 1, list(range(1, length - 1)), [k / (length - 1) for k in range(1, length - 1)]),
         "small_gap": (0, 2, [1], [SMALL_GAP_T]),
     }
     groups: dict[tuple[str, ...], dict[str, Accumulator]] = {}  # ("all",) / (dataset,) / (dataset, shot)
+    sample = None
     with console.progress(unit="windows") as bar:
         task = bar.add_task(f"evaluate {name}", total=sum(len(indices) for *_, indices in opened))
         for folder, manifest, array, indices in opened:
@@ -209,6 +241,8 @@ def evaluate_engine(name: str, engine: Engine, opened: list, split: str, length:
                     frames = engine.interpolate(window[first], window[last], times)
                     seconds = time.perf_counter() - start
                     metrics = all_metrics(to_tensor(np.stack(frames)), to_tensor(window[targets]))
+                    if gap == "large_gap" and sample is None:
+                        sample = np.stack([window[first], *frames, window[last]])
                     for key in (("all",), (str(folder),), (str(folder), infos[index].shot)):
                         groups.setdefault(key, {g: Accumulator() for g in gaps})[gap].add(metrics, times, seconds)
                 bar.advance(task)
@@ -220,8 +254,23 @@ def evaluate_engine(name: str, engine: Engine, opened: list, split: str, length:
     for key in groups:
         if len(key) == 2:
             shots.setdefault(key[0], {})[key[1]] = scores(key)
-    return EngineResult(engine=name, runs=engine.name, overall=scores(("all",)),
-                        datasets={str(folder): scores((str(folder),)) for folder, *_ in opened}, shots=shots)
+    result = EngineResult(engine=name, runs=engine.name, overall=scores(("all",)),
+                          datasets={str(folder): scores((str(folder),)) for folder, *_ in opened}, shots=shots)
+    return result, sample
+
+
+def write_side_by_side(path: Path, labels: list[str], columns: list[np.ndarray], fps: float = 4.0) -> None:
+    """An animation of equally long uint8 (T, H, W, 3) clips side by side, each under a label."""
+    header = 20  # px
+    sheet = np.concatenate(columns, axis=2)  # (T, H, W * columns, 3)
+    sheet = np.concatenate([np.full((sheet.shape[0], header, *sheet.shape[2:]), 255, np.uint8), sheet], axis=1)
+    width = columns[0].shape[2]
+    for frame in sheet:
+        for i, label in enumerate(labels):
+            cv2.putText(frame, label, (i * width + 4, header - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                        cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_animation(path, list(sheet), fps=fps)
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
