@@ -127,6 +127,11 @@ def test_vgg16_without_weights_says_how_to_get_them(cli, tmp_path, monkeypatch):
     assert "vgg16-397923af.pth" in err and "--vgg-weights" in err
     code, _, err = cli("filter", frames, "--detector", "vgg16", "--vgg-weights", tmp_path / "nope.pth")
     assert code == 3 and "no such" in err
+    # a refused --overwrite keeps the earlier result
+    assert cli("filter", frames)[0] == 0
+    before = (frames / "filter.json").read_bytes()
+    code, _, err = cli("filter", frames, "--detector", "vgg16", "--overwrite")
+    assert code == 3 and (frames / "filter.json").read_bytes() == before
 
 
 def test_vgg16_rejects_files_that_are_not_vgg16_weights(cli, tmp_path):

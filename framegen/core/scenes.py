@@ -122,8 +122,8 @@ def filter_frames(folder: Path, config: FilterConfig, overwrite: bool = False) -
     with folder_lock(folder):
         if (folder / FILTER_NAME).exists() and not overwrite:
             raise UsageError(f"{folder}: already filtered ({FILTER_NAME} exists; use --overwrite to redo it)")
+        network = vgg16_features(config.vgg_weights) if config.detector == "vgg16" else None  # may refuse: first
         (folder / FILTER_NAME).unlink(missing_ok=True)
-        network = vgg16_features(config.vgg_weights) if config.detector == "vgg16" else None
         cut_scores, changes, vgg_distances = frame_scores(folder, frames, network)
         ratios = adaptive_ratios(cut_scores, config.ratio_window)
         if network is None:
