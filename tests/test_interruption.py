@@ -248,3 +248,30 @@ def test_a_second_process_on_the_same_folder_is_refused(cli, long_movie, long_fr
     assert out.frames == reference.frames and out.frame_count == 480
     for frame in out.frames[::20]:
         assert Path("out", frame.file).read_bytes() == (long_frames / frame.file).read_bytes()
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (of any of its threads), read from /proc."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def synth_workers(pid: int) -> list[int]:
+    """synth's worker processes: the children of its forkserver, itself a child of framegen."""
+    return [worker for child in children(pid) for worker in children(child)]
+
+
+def test_a_synth_worker_killed_by_the_system_ends_the_run_with_one_line(tmp_path):
+    """A worker killed from outside (the kernel's OOM killer, say): one line and exit 4, no hang, no manifest."""
+    process = start("synth", "-o", "out", "--windows", "4000", "--size", "64", "--workers", "2")
+    wait_until(process, lambda: len(synth_workers(process.pid)) == 2)
+    os.kill(synth_workers(process.pid)[-1], signal.SIGKILL)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 4
+    one_error_line(err, "worker process died")
+    assert not Path("out/manifest.json").exists()

@@ -83,6 +83,13 @@ def test_validate_every_adds_validations_inside_an_epoch(cli, dataset, config, t
         assert [int(r["step"]) for r in csv.DictReader(f)] == [2, 3, 4]  # every 2 steps, the epoch's end (3), the end
 
 
+def test_a_refused_run_leaves_no_run_folder(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, _, err = cli("train", tmp_path / "empty", "-o", "run")
+    assert code == 3 and "manifest" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_is_exact(cli, dataset, config, tmp_path):
     options = ["--config", config, "--checkpoint-every", "100", *FAST]
     assert cli("train", dataset, "-o", "straight", "--max-steps", "5", *options)[0] == 0

@@ -30,9 +30,12 @@ import math
 import multiprocessing
 import os
 import signal
+import time
 from collections import deque
-from contextlib import contextmanager
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from pathlib import Path
@@ -45,8 +48,14 @@ from numpy.lib.format import open_memmap
 from pydantic import BaseModel, ConfigDict, Field
 
 from framegen.core import console
-from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo, open_split, write_row
-from framegen.core.errors import InputError
+from framegen.core.dataset import (
+    DatasetManifest,
+    DatasetWriter,
+    WindowInfo,
+    open_split,
+    write_row,
+)
+from framegen.core.errors import ExternalToolError, InputError
 from framegen.core.images import read_image
 from framegen.core.manifest import MANIFEST_NAME, upstream_ref
 from framegen.core.workspace import stage_output
@@ -66,6 +75,7 @@ TEXTURE_SIDE = 512  # their longest side after downscaling
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 BLUR_SAMPLES = 5  # renders averaged over the shutter interval
 CHUNK = 4  # windows per task sent to a worker process
+WORKER_START_SECONDS = 120  # a worker process that is not up by then has failed to start
 TRANSPARENT = (0, 0, 0, 1)  # a sprite pixel outside the sprite: no colour, full transparency
 
 
@@ -491,12 +501,14 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _init_worker(config: SynthConfig, textures: list[np.ndarray], files: dict[str, str], n_val: int) -> None:
+def _init_worker(config: SynthConfig, textures: list[np.ndarray], files: dict[str, str], n_val: int,
+                 started) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches every process: the main one stops the pool
     cv2.setNumThreads(1)  # one core per worker process
     _worker = _Worker(config, textures, {split: open_memmap(file, mode="r") for split, file in files.items()},
                       {split: open(file, "r+b") for split, file in files.items()}, n_val)
+    started.release()
 
 
 def _render_chunk(indices: range) -> None:
@@ -555,23 +567,49 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
     files = {split: array.filename for split, array in writer.arrays.items() if len(array)}
     chunks = [range(i, min(i + CHUNK, config.windows)) for i in range(0, config.windows, CHUNK)]
     resource_tracker.ensure_running()  # the pool would start it, which unblocks SIGINT: start it first
-    with _sigint_blocked():
-        pool = _worker_context().Pool(workers, _init_worker, (config, textures, files, n_val))
-    with pool:
+    context = _worker_context()
+    started = context.Semaphore(0)
+    # A ProcessPoolExecutor, not a multiprocessing.Pool: it never starts replacement workers (a Pool could
+    # start one while this process stops on Ctrl-C; it printed a traceback) and a worker that dies (killed
+    # for memory, say) fails its tasks instead of leaving this process waiting forever.
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                   initargs=(config, textures, files, n_val, started))
+    pending = deque()
 
-        def record(chunk: range, result) -> Iterator[None]:
-            result.get()  # the worker has written these windows (or raised)
-            for index in chunk:
-                writer.add_written(split_row(index, n_val)[0], WindowInfo(shot=scene_name(index), frames=frames))
-                yield
+    def submit(chunk: range) -> None:
+        pending.append((chunk, executor.submit(_render_chunk, chunk)))
 
-        pending = deque()
-        for chunk in chunks:
-            pending.append((chunk, pool.apply_async(_render_chunk, (chunk,))))
-            if len(pending) >= 2 * workers:
-                yield from record(*pending.popleft())
+    def record(chunk: range, result) -> Iterator[None]:
+        try:
+            result.result()  # the worker has written these windows (or raised)
+        except BrokenProcessPool:
+            raise ExternalToolError("synth: a worker process died (out of memory?); try fewer --workers") from None
+        for index in chunk:
+            writer.add_written(split_row(index, n_val)[0], WindowInfo(shot=scene_name(index), frames=frames))
+            yield
+
+    with executor:
+        with _sigint_blocked():  # until every worker is up: one still unpickling its start-up data when this
+            # process stops would find the pool's semaphores gone and print a traceback
+            for chunk in chunks[: 2 * workers]:  # workers start with the first tasks
+                submit(chunk)
+            wait_for_workers(started, workers, [future for _, future in pending])
+        for chunk in chunks[2 * workers :]:  # at most 2 chunks per worker in flight: memory stays bounded
+            yield from record(*pending.popleft())
+            submit(chunk)
         while pending:
             yield from record(*pending.popleft())
+
+
+def wait_for_workers(started, workers: int, futures: list) -> None:
+    """Until `workers` processes have released `started`, or one of `futures` failed (a worker died)."""
+    deadline = time.monotonic() + WORKER_START_SECONDS
+    for _ in range(workers):
+        while not started.acquire(timeout=0.1):
+            if any(f.done() and f.exception() is not None for f in futures):
+                return  # the failure is raised where its result is read
+            if time.monotonic() > deadline:
+                raise ExternalToolError(f"synth: the worker processes did not start in {WORKER_START_SECONDS} s")
 
 
 def available_cores() -> int:

@@ -11,7 +11,8 @@ Writing a stage's folder (`stage_output`):
 - the folder is locked (fcntl) while the stage runs: a second framegen on the same folder refuses;
 - a folder that holds anything but an unfinished run of the same stage is refused unless --overwrite;
 - a `.framegen-partial` marker lives in the folder until the stage has written its manifest, so a run that
-  was killed is recognised and simply redone by the next run, with no --overwrite needed.
+  was killed is recognised and simply redone by the next run, with no --overwrite needed;
+- a stage that fails before writing anything removes the folder it created.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False
     manifest is absent, and the next run of the same stage redoes it without needing --overwrite.
     """
     folder = Path(folder)
+    created = not folder.exists()
     with folder_lock(folder):
         marker = folder / PARTIAL_NAME
         unfinished = marker.exists() and marker.read_text().strip() == stage
@@ -89,5 +91,10 @@ def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False
         marker.write_text(stage + "\n")
         for path in [] if resume else existing:
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-        yield folder
+        try:
+            yield folder
+        except BaseException:
+            if created and {p.name for p in folder.iterdir()} <= {LOCK_NAME, PARTIAL_NAME}:
+                shutil.rmtree(folder)  # refused before writing anything: leave no trace
+            raise
         marker.unlink()
