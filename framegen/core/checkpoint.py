@@ -33,7 +33,7 @@ from safetensors import SafetensorError
 
 from framegen import __version__
 from framegen.core.errors import FramegenError, InputError, first_validation_error
-from framegen.core.manifest import atomic_write_bytes
+from framegen.core.manifest import atomic_write_bytes, check_schema
 from framegen.core.models.registry import build_generator
 
 CHECKPOINT_FORMAT = "framegen/checkpoint"
@@ -233,11 +233,7 @@ def load_exported(path: Path) -> tuple[torch.nn.Module, ExportedModelInfo]:
         data = json.loads(json_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{json_path}: not a readable model JSON ({e})") from None
-    if not isinstance(data, dict) or data.get("schema") != EXPORT_SCHEMA:
-        raise InputError(f"{json_path}: not a {EXPORT_SCHEMA} file")
-    if data.get("schema_version") != EXPORT_SCHEMA_VERSION:
-        raise InputError(f"{json_path}: {EXPORT_SCHEMA} schema_version {data.get('schema_version')!r} is not "
-                         f"supported by framegen {__version__} (it reads version {EXPORT_SCHEMA_VERSION})")
+    check_schema(json_path, data, EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION)
     try:
         info = ExportedModelInfo.model_validate(data)
     except ValidationError as e:

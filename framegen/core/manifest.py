@@ -111,6 +111,17 @@ def manifest_path(path: Path, name: str = MANIFEST_NAME) -> Path:
     return path / name if path.is_dir() else path
 
 
+def check_schema(file: Path, data: Any, schema: str, version: int, kind: str = "file", advice: str = "") -> None:
+    """One InputError line unless the JSON `data` read from `file` is of `schema` at `version`."""
+    if not isinstance(data, dict):
+        raise InputError(f"{file}: not a framegen {kind}")
+    if data.get("schema") != schema:
+        raise InputError(f"{file}: expected a {schema} {kind}, found {data.get('schema')!r}")
+    if data.get("schema_version") != version:
+        raise InputError(f"{file}: {schema} schema_version {data.get('schema_version')!r} is not supported by "
+                         f"framegen {__version__} (it reads version {version}){advice}")
+
+
 def read_manifest(cls: type[M], path: Path, name: str = MANIFEST_NAME) -> M:
     """Load and validate a manifest of stage `cls`; every failure is one clear InputError line."""
     file = manifest_path(path, name)
@@ -120,16 +131,8 @@ def read_manifest(cls: type[M], path: Path, name: str = MANIFEST_NAME) -> M:
         data = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{file}: not a readable JSON manifest ({e})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{file}: not a framegen manifest")
-    if data.get("schema") != cls.SCHEMA:
-        raise InputError(f"{file}: expected a {cls.SCHEMA} manifest, found {data.get('schema')!r}")
-    if data.get("schema_version") != cls.SCHEMA_VERSION:
-        raise InputError(
-            f"{file}: {cls.SCHEMA} schema_version {data.get('schema_version')!r} is not supported by "
-            f"framegen {__version__} (it reads version {cls.SCHEMA_VERSION}); rerun the stage that wrote "
-            "it with this framegen, or use the framegen version that wrote it"
-        )
+    check_schema(file, data, cls.SCHEMA, cls.SCHEMA_VERSION, "manifest", "; rerun the stage that wrote it "
+                 "with this framegen, or use the framegen version that wrote it")
     try:
         return cls.model_validate(data)
     except ValidationError as e:
