@@ -106,7 +106,7 @@ def loader_windows_per_second(config: TrainConfig) -> float:
     loader = torch.utils.data.DataLoader(SeededWindows(train_sets), batch_size=config.batch_size, sampler=sampler)
     started, count = time.process_time(), 0
     for _ in range(3):
-        for window in loader:  # (B, T, 3, H, W) uint8, made float as the trainer does
+        for window, _, _ in loader:  # (B, T, 3, H, W) uint8, made float as the trainer does
             count += to_float(window).shape[0]
     return count / (time.process_time() - started)
 

@@ -5,7 +5,13 @@ import torch
 
 from framegen.core.engines.flow import FlowEngine
 from framegen.core.losses import MotionLoss, MotionLossConfig
-from framegen.core.models.motion import MotionConfig, MotionInterpolator, backward_warp, teacher_flows
+from framegen.core.models.motion import (
+    MotionConfig,
+    MotionInterpolator,
+    backward_warp,
+    teacher_flows,
+    training_inputs,
+)
 from framegen.core.models.registry import build_generator, interpolate_padded
 from tests.conftest import moving_square_frames
 
@@ -81,3 +87,23 @@ def test_teacher_flows_point_from_each_in_between_to_the_end_frames():
     loss = MotionLoss(MotionLossConfig())
     assert float(loss.flow_distance(flows, window)) < 1e-6
     assert float(loss.flow_distance(torch.zeros_like(flows), window)) > 0.01
+
+
+def test_inputs_made_in_the_loader_equal_those_made_in_the_step():
+    """train's loader computes the starting motion and the teacher flows per window (training_inputs); the
+    model and the loss then give exactly what they give computing both themselves."""
+    window = moving_disc_window(6)  # (1, 6, 3, H, W) in [0, 1]
+    times = torch.linspace(0, 1, 6)
+    generator_inputs, loss_inputs = training_inputs((window[0] * 255).round().to(torch.uint8), times)
+    assert generator_inputs["motion"].shape == (6, 2, 96, 128) and loss_inputs["teacher"].shape == (4, 4, 96, 128)
+    model = MotionInterpolator(MotionConfig(width=8, refiner_width=8))
+    torch.nn.init.normal_(model.flow_blocks[0].head.weight, std=0.01)  # not the zero start: corrections matter
+    loss = MotionLoss(MotionLossConfig())
+    frames = window.mul(255).round().div(255)  # the uint8 window, as the loader sees it
+    inside = model(frames[:, 0], frames[:, -1], times[None], intermediates=True)
+    given = model(frames[:, 0], frames[:, -1], times[None], intermediates=True,
+                  motion=generator_inputs["motion"][None])
+    assert torch.allclose(inside["frames"], given["frames"], atol=1e-6)
+    terms_inside = loss(inside, frames)
+    terms_given = loss(given, frames, teacher=loss_inputs["teacher"][None])
+    assert all(torch.allclose(terms_inside[k], terms_given[k], atol=1e-6) for k in terms_inside)

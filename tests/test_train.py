@@ -90,6 +90,17 @@ def test_a_refused_run_leaves_no_run_folder(cli, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_motion_arch_trains_with_its_inputs_made_by_loader_workers(cli, dataset, tmp_path):
+    config = tmp_path / "motion.toml"
+    config.write_text('arch = "motion"\n[model]\nwidth = 8\nrefiner_width = 8\nflow_scales = [4, 2]\n')
+    code, out, err = cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "2", "--workers", "1",
+                         *FAST)
+    assert code == 0, err
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        row = list(csv.DictReader(f))[-1]
+    assert float(row["loss_flow"]) > 0 and float(row["psnr"]) > float(row["crossfade_psnr"])  # teacher term ran
+
+
 def test_resume_is_exact(cli, dataset, config, tmp_path):
     options = ["--config", config, "--checkpoint-every", "100", *FAST]
     assert cli("train", dataset, "-o", "straight", "--max-steps", "5", *options)[0] == 0

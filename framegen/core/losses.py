@@ -75,20 +75,25 @@ class MotionLoss(nn.Module):
         super().__init__()
         self.config = config
 
-    def forward(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        """outputs["frames"], targets: (B, T, 3, H, W) in [0, 1]; the two end frames are inputs, so skipped."""
+    def forward(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor,
+                teacher: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """outputs["frames"], targets: (B, T, 3, H, W) in [0, 1]; the two end frames are inputs, so skipped.
+        teacher: (B, T - 2, 4, H, W) px, teacher_flows(targets) when the loader made it."""
         c = self.config
         frames = outputs["frames"][:, 1:-1].float().flatten(0, 1)  # (B*(T-2), 3, H, W) in [0, 1]
         real = targets[:, 1:-1].flatten(0, 1)
         terms = {"l1": c.l1 * (frames - real).abs().mean(), "ms_ssim": c.ms_ssim * (1 - ms_ssim(frames, real).mean())}
         if c.flow > 0:
-            terms["flow"] = c.flow * self.flow_distance(outputs["flows"][:, 1:-1].float(), targets)
+            terms["flow"] = c.flow * self.flow_distance(outputs["flows"][:, 1:-1].float(), targets, teacher)
         return terms
 
-    def flow_distance(self, flows: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    def flow_distance(self, flows: torch.Tensor, window: torch.Tensor,
+                      teacher: torch.Tensor | None = None) -> torch.Tensor:
         """Mean px distance of the model's F_t->0, F_t->1 (B, T-2, 4, H, W) to the teacher's, each pixel
         weighted by how well the teacher's own warp reproduces the real frame there (occlusions count little)."""
-        teacher = teacher_flows(window).flatten(0, 1)  # (N, 4, H, W) px
+        if teacher is None:
+            teacher = teacher_flows(window)
+        teacher = teacher.flatten(0, 1).float()  # (N, 4, H, W) px
         real = window[:, 1:-1].flatten(0, 1)  # (N, 3, H, W)
         in_betweens = window.shape[1] - 2
         warps = [backward_warp(window[:, 0].repeat_interleave(in_betweens, 0), teacher[:, :2]),

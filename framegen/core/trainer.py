@@ -203,19 +203,26 @@ class WindowSampler(torch.utils.data.Sampler):
 
 
 class SeededWindows(torch.utils.data.Dataset):
-    """Windows of several datasets; each item's augmentation is drawn from its own seed."""
+    """Windows of several datasets; each item's augmentation is drawn from its own seed.
 
-    def __init__(self, datasets: list[WindowDataset]):
-        self.datasets = datasets
+    An item is (window, generator kwargs, loss kwargs): the arch's `training_inputs` of the window, or two
+    empty dicts.
+    """
+
+    def __init__(self, datasets: list[WindowDataset], training_inputs=None):
+        self.datasets, self.training_inputs = datasets, training_inputs
 
     def __len__(self) -> int:
         return sum(len(d) for d in self.datasets)
 
-    def __getitem__(self, key: tuple[int, int, int]) -> torch.Tensor:
+    def __getitem__(self, key: tuple[int, int, int]) -> tuple[torch.Tensor, dict, dict]:
         dataset, index, seed = key
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return self.datasets[dataset][index]  # (T, 3, H, W) uint8
+            window = self.datasets[dataset][index]  # (T, 3, H, W) uint8
+        if self.training_inputs is None:
+            return window, {}, {}
+        return window, *self.training_inputs(window, window_times(1, window.shape[0], torch.device("cpu"))[0])
 
 
 def open_training_data(config: TrainConfig):
@@ -436,7 +443,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     if workers is None:  # a CPU step takes seconds, loading a window a millisecond; a GPU step needs helpers
         workers = 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
     loader = torch.utils.data.DataLoader(
-        SeededWindows(train_sets), batch_size=config.batch_size, sampler=sampler, num_workers=workers,
+        SeededWindows(train_sets, get_arch(config.arch).training_inputs), batch_size=config.batch_size, sampler=sampler, num_workers=workers,
         pin_memory=device.type == "cuda", persistent_workers=workers > 0, generator=torch.Generator(),
     )
     steps_per_epoch = math.ceil(sampler.per_rank / config.batch_size)
@@ -493,14 +500,16 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
         if discriminator is not None:
             discriminator = DistributedDataParallel(discriminator, device_ids=ids, broadcast_buffers=False)
 
-    def train_step(window: torch.Tensor) -> dict[str, torch.Tensor]:
+    def train_step(window: torch.Tensor, generator_inputs: dict, loss_inputs: dict) -> dict[str, torch.Tensor]:
         """One GAN step in pix2pix order: discriminator on detached fakes, then generator."""
         window = to_float(window.to(device, non_blocking=True))  # (B, T, 3, H, W) float in [0, 1]
+        generator_inputs = {k: v.to(device, non_blocking=True) for k, v in generator_inputs.items()}
+        loss_inputs = {k: v.to(device, non_blocking=True) for k, v in loss_inputs.items()}
         frame0, frame1 = window[:, 0], window[:, -1]
         times = window_times(window.shape[0], window.shape[1], device)
         with amp:
             outputs = generator(frame0, frame1, times, window if criterion.needs_targets else None,
-                                intermediates=True)
+                                intermediates=True, **generator_inputs)
         fake = outputs["frames"]  # (B, T, 3, H, W) in [0, 1]
         terms: dict[str, torch.Tensor] = {}
         if discriminator is not None:
@@ -517,7 +526,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
             set_requires_grad(raw_discriminator, False)
             terms["d"] = d_loss.detach()
         with amp:
-            g_terms = criterion(outputs, window)
+            g_terms = criterion(outputs, window, **loss_inputs)
             if discriminator is not None:  # the raw module: no gradient sync for a discriminator it does not train
                 g_terms["adversarial"] = config.gan.weight * adversarial.generator(
                     raw_discriminator(frame0, frame1, times, fake))
@@ -604,8 +613,8 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
         while step < total_steps:
             sampler.set_epoch(epoch, skip=batch_in_epoch * config.batch_size)
             tick = time.perf_counter()
-            for window in loader:
-                terms = train_step(window)
+            for window, generator_inputs, loss_inputs in loader:
+                terms = train_step(window, generator_inputs, loss_inputs)
                 for name, value in terms.items():
                     running[name] = running.get(name, 0) + value
                 running_steps += 1

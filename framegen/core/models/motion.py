@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 
+from framegen.core.dataset import to_float
 from framegen.core.engines.flow import FlowEngine, working_gray
 
 
@@ -138,9 +139,12 @@ class MotionInterpolator(nn.Module):
         times: torch.Tensor,  # (B, K) float in [0, 1]
         targets: torch.Tensor | None = None,  # unused: the loss reads only the frames
         intermediates: bool = False,
+        motion: torch.Tensor | None = None,  # (B, K, 2, H, W) px: flow_engine_motion, when the loader made it
     ):
         b, k = times.shape
-        motion = flow_engine_motion(frame0, frame1, times)  # (B, K, 2, H, W) px, frame 0 -> 1
+        if motion is None:
+            motion = flow_engine_motion(frame0, frame1, times)  # (B, K, 2, H, W) px, frame 0 -> 1
+        motion = motion.to(frame0.dtype)
         # Fold the K times into the batch: every time is an independent warp of the same pair.
         frames, flows = self.interpolate(
             frame0.repeat_interleave(k, 0),
@@ -210,6 +214,16 @@ def teacher_flows(window: torch.Tensor) -> torch.Tensor:
 
     flows = np.stack(in_threads(window_flows, b))  # (B, T - 2, H, W, 4)
     return torch.from_numpy(flows).permute(0, 1, 4, 2, 3).to(window.device)
+
+
+def training_inputs(window: torch.Tensor, times: torch.Tensor) -> tuple[dict, dict]:
+    """What a training step needs besides the window, made in the loader's worker processes (so a GPU step
+    does not wait for this CPU work, and the processes share no lock): the model's starting motion and the
+    loss's teacher flows. window uint8 (T, 3, H, W), times (T,) -> ({"motion": (T, 2, H, W)} for the model,
+    {"teacher": (T - 2, 4, H, W)} for the loss), px."""
+    frames = to_float(window[None])  # (1, T, 3, H, W) in [0, 1]
+    motion = flow_engine_motion(frames[:, 0], frames[:, -1], times[None])[0]
+    return {"motion": motion}, {"teacher": teacher_flows(frames)[0]}
 
 
 def numpy_images(images: torch.Tensor) -> np.ndarray:

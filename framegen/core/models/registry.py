@@ -8,6 +8,8 @@ Adding an arch = one `Arch` entry in ARCHS:
   says `needs_targets`.
 - `loss_config` / `loss`: the arch's loss module, `loss(outputs, targets) -> {name: weighted term}`.
 - `adversarial`: whether the GAN part (discriminator + adversarial term, losses.GanConfig) is on by default.
+- `training_inputs` (optional): `(window uint8 (T, 3, H, W), times (T,)) -> (generator kwargs, loss kwargs)`,
+  per-window work the trainer runs in its data loader (worker processes) instead of inside the step.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from framegen.core.errors import UsageError, first_validation_error
 from framegen.core.losses import MipalLoss, MipalLossConfig, MotionLoss, MotionLossConfig
 from framegen.core.models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from framegen.core.models.mipal import MipalConfig, MipalGenerator
-from framegen.core.models.motion import MotionConfig, MotionInterpolator
+from framegen.core.models.motion import MotionConfig, MotionInterpolator, training_inputs
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,13 @@ class Arch:
     loss_config: type[BaseModel]
     loss: Callable[[BaseModel], nn.Module]
     adversarial: bool
+    training_inputs: Callable[[torch.Tensor, torch.Tensor], tuple[dict, dict]] | None = None
 
 
 ARCHS = {
     "mipal": Arch("mipal", MipalConfig, MipalGenerator, MipalLossConfig, MipalLoss, adversarial=True),
-    "motion": Arch("motion", MotionConfig, MotionInterpolator, MotionLossConfig, MotionLoss, adversarial=False),
+    "motion": Arch("motion", MotionConfig, MotionInterpolator, MotionLossConfig, MotionLoss, adversarial=False,
+                   training_inputs=training_inputs),
 }
 
 
