@@ -47,7 +47,8 @@ def run(
     validate_every: Optional[int] = typer.Option(
         None, "--validate-every", help="Steps between validations besides each epoch's end (long epochs)."),
     keep: Optional[int] = typer.Option(None, "--keep", help="Step checkpoints kept besides last and best (default 3)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Data-loading processes (default: 0 on CPU)."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", help="Data-loading processes (default: 0 on CPU, except for --arch motion; up to 8)."),
     export: bool = typer.Option(False, "--export", help="Only export the run's best checkpoint for inference."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
 ) -> None:

@@ -103,7 +103,8 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    workers: int | None = Field(None, ge=0)  # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
+    workers: int | None = Field(None, ge=0)  # DataLoader workers; None: 0 on CPU, up to 8 on CUDA or for an
+    # arch with per-window training inputs
     checkpoint_every: int = Field(200, ge=1)  # steps
     validate_every: int | None = Field(None, ge=1)  # steps between validations besides each epoch's end
     keep: int = Field(3, ge=0)  # step checkpoints kept besides last.pt and best.pt
@@ -440,10 +441,13 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     train_sets, val_sets, dataset_manifests, frame_size = open_training_data(config)
     sampler = WindowSampler([len(d) for d in train_sets], config.mix, config.seed, dist.rank, dist.world_size)
     workers = config.workers
-    if workers is None:  # a CPU step takes seconds, loading a window a millisecond; a GPU step needs helpers
-        workers = 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+    training_inputs = get_arch(config.arch).training_inputs
+    if workers is None:  # a CPU step takes seconds, loading a window a millisecond; a GPU step, or an arch
+        # with per-window training inputs (tens of ms of CPU a window), needs helpers
+        busy = device.type == "cuda" or training_inputs is not None
+        workers = min(8, os.cpu_count() or 1) if busy else 0
     loader = torch.utils.data.DataLoader(
-        SeededWindows(train_sets, get_arch(config.arch).training_inputs), batch_size=config.batch_size, sampler=sampler, num_workers=workers,
+        SeededWindows(train_sets, training_inputs), batch_size=config.batch_size, sampler=sampler, num_workers=workers,
         pin_memory=device.type == "cuda", persistent_workers=workers > 0, generator=torch.Generator(),
     )
     steps_per_epoch = math.ceil(sampler.per_rank / config.batch_size)
