@@ -253,11 +253,11 @@ def test_a_second_process_on_the_same_folder_is_refused(cli, long_movie, long_fr
 def children(pid: int) -> list[int]:
     """The child processes of `pid` (of any of its threads), read from /proc."""
     found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
             found += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:
-            continue
+    except OSError:  # the process or one of its threads has just ended
+        pass
     return found
 
 

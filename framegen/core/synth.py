@@ -537,15 +537,21 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 def _sigint_blocked() -> Iterator[None]:
     """Hold back Ctrl-C while the forkserver and the workers start. They inherit the blocked signal, so a
     Ctrl-C, which reaches every process of the terminal's group, never lands in their seconds of imports
-    (a KeyboardInterrupt traceback each); this process gets it as soon as the pool is up."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    (a KeyboardInterrupt traceback each). This process gets it as soon as the pool is up: blocking covers
+    only this thread, and the kernel may hand the signal to another one (OpenCV's, torch's), so Python's
+    handler is replaced too, by one that only remembers it."""
+    interrupted = []
+    handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    blocked = hasattr(signal, "pthread_sigmask")  # not on Windows
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if blocked else None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGINT, handler)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np.ndarray], n_val: int,
@@ -569,9 +575,8 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
     resource_tracker.ensure_running()  # the pool would start it, which unblocks SIGINT: start it first
     context = _worker_context()
     started = context.Semaphore(0)
-    # A ProcessPoolExecutor, not a multiprocessing.Pool: it never starts replacement workers (a Pool could
-    # start one while this process stops on Ctrl-C; it printed a traceback) and a worker that dies (killed
-    # for memory, say) fails its tasks instead of leaving this process waiting forever.
+    # A ProcessPoolExecutor, not a multiprocessing.Pool: a worker that dies (killed for memory, say) fails
+    # the pool instead of leaving this process waiting forever for its tasks.
     executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                    initargs=(config, textures, files, n_val, started))
     pending = deque()
@@ -580,25 +585,25 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
         pending.append((chunk, executor.submit(_render_chunk, chunk)))
 
     def record(chunk: range, result) -> Iterator[None]:
-        try:
-            result.result()  # the worker has written these windows (or raised)
-        except BrokenProcessPool:
-            raise ExternalToolError("synth: a worker process died (out of memory?); try fewer --workers") from None
+        result.result()  # the worker has written these windows (or raised)
         for index in chunk:
             writer.add_written(split_row(index, n_val)[0], WindowInfo(shot=scene_name(index), frames=frames))
             yield
 
-    with executor:
-        with _sigint_blocked():  # until every worker is up: one still unpickling its start-up data when this
-            # process stops would find the pool's semaphores gone and print a traceback
-            for chunk in chunks[: 2 * workers]:  # workers start with the first tasks
+    try:
+        with executor:
+            with _sigint_blocked():  # until every worker is up: one still unpickling its start-up data when
+                # this process stops would find the pool's semaphores gone and print a traceback
+                for chunk in chunks[: 2 * workers]:  # workers start with the first tasks
+                    submit(chunk)
+                wait_for_workers(started, workers, [future for _, future in pending])
+            for chunk in chunks[2 * workers :]:  # at most 2 chunks per worker in flight: memory stays bounded
+                yield from record(*pending.popleft())
                 submit(chunk)
-            wait_for_workers(started, workers, [future for _, future in pending])
-        for chunk in chunks[2 * workers :]:  # at most 2 chunks per worker in flight: memory stays bounded
-            yield from record(*pending.popleft())
-            submit(chunk)
-        while pending:
-            yield from record(*pending.popleft())
+            while pending:
+                yield from record(*pending.popleft())
+    except BrokenProcessPool:
+        raise ExternalToolError("synth: a worker process died (out of memory?); try fewer --workers") from None
 
 
 def wait_for_workers(started, workers: int, futures: list) -> None:
