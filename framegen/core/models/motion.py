@@ -5,10 +5,11 @@ refiner over a fixed flow cannot repair wrong flow, and most of classical flow's
 large motion. So this network owns the motion: it starts from the `flow` engine's motion field at time t
 (DIS flow both ways, candidates chosen by bilateral matching; see engines/flow.py) and predicts residual
 corrections of the two intermediate flows F_t->0 and F_t->1 and of a blend (occlusion) mask, coarse to
-fine at 1/4 and 1/2 resolution (RIFE/IFRNet-style flow blocks); then a small U-Net whose decoder is gated
+fine at 1/8, 1/4 and 1/2 resolution (RIFE/IFRNet-style flow blocks); then a small U-Net whose decoder is gated
 by Skip-Layer Excitation (the seed's SLE idea) adds a residual to the blended frame. Every output layer is
 zero-initialised: an untrained network reproduces the `flow` engine's frames, and training moves it from
-there. Conditioned on t, so any number of in-betweens works.
+there. Conditioned on t, so any number of in-betweens works. Training adds teacher flows that see the real
+in-between (`teacher_flows`, read by losses.MotionLoss).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class MotionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     width: int = 48  # channels of the flow blocks (where the error is: wrong motion)
-    flow_scales: tuple[int, ...] = (4, 2)  # resolutions (as divisors) at which the flow is corrected
+    flow_scales: tuple[int, ...] = (8, 4, 2)  # resolutions (as divisors) at which the flow is corrected
     refiner_width: int = 16  # channels of the SLE U-Net residual refiner's first level; 0 = no refiner
 
 
@@ -232,8 +233,8 @@ def numpy_images(images: torch.Tensor) -> np.ndarray:
 
 
 def in_threads(function, count: int) -> list:
-    """[function(0), ..., function(count - 1)] in threads: OpenCV's DIS and remaps release the GIL, and on a
-    GPU this CPU work is what a training step waits for."""
+    """[function(0), ..., function(count - 1)] in threads (OpenCV's DIS and remaps release the GIL): the pairs
+    of a batch at inference."""
     with ThreadPoolExecutor(max(1, min(count, os.cpu_count() or 1))) as pool:
         return list(pool.map(function, range(count)))
 
