@@ -142,10 +142,10 @@ def engines_to_run(config: EvaluateConfig) -> list[tuple[str, Engine]]:
     for name in config.engines:
         if name == "minterpolate":
             runs.append((name, MinterpolateEngine()))
-        elif name in ("model", "auto") and len(config.checkpoints) > 1:
-            runs += [(f"{name}:{checkpoint_label(c)}", get_engine(name, c)) for c in config.checkpoints]
         elif name in ("model", "auto"):
-            runs.append((name, get_engine(name, config.checkpoints[0] if config.checkpoints else None)))
+            several = len(config.checkpoints) > 1
+            runs += [(f"{name}:{checkpoint_label(c)}" if several else name, get_engine(name, c))
+                     for c in config.checkpoints or [None]]
         else:
             runs.append((name, get_engine(name)))
     return runs
@@ -204,7 +204,7 @@ def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path) 
         results.append(result)
         samples.append(sample)
     if config.gif is not None:
-        folder, _, array, indices = opened[0]
+        _, _, array, indices = opened[0]
         real = np.asarray(array[indices[0]])  # uint8 (T, H, W, 3), the sample window
         write_side_by_side(config.gif, ["real", *(r.engine for r in results)], [real, *samples])
     refs = [DatasetRef(path=str(folder), manifest=upstream_ref(report_folder, folder / MANIFEST_NAME),

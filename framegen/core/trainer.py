@@ -507,8 +507,8 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     def train_step(window: torch.Tensor, generator_inputs: dict, loss_inputs: dict) -> dict[str, torch.Tensor]:
         """One GAN step in pix2pix order: discriminator on detached fakes, then generator."""
         window = to_float(window.to(device, non_blocking=True))  # (B, T, 3, H, W) float in [0, 1]
-        generator_inputs = {k: v.to(device, non_blocking=True) for k, v in generator_inputs.items()}
-        loss_inputs = {k: v.to(device, non_blocking=True) for k, v in loss_inputs.items()}
+        generator_inputs, loss_inputs = ({k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+                                         for inputs in (generator_inputs, loss_inputs))
         frame0, frame1 = window[:, 0], window[:, -1]
         times = window_times(window.shape[0], window.shape[1], device)
         with amp:
