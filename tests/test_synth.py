@@ -51,6 +51,15 @@ def test_same_seed_same_bytes_and_worker_count_does_not_matter(cli):
     assert Path("one/train.npy").read_bytes() == Path("two/train.npy").read_bytes()
 
 
+def test_more_workers_than_cores_all_start(cli, monkeypatch):
+    # The pool starts a process per task only while none is idle; tiny windows finish before the later
+    # processes start unless the workers wait for each other (16 workers on 2 cores waited 120 s, then failed).
+    monkeypatch.setattr("framegen.core.synth.WORKER_START_SECONDS", 30)
+    one = synth(cli, "one", "--windows", "48", "--seed", "7", "--workers", "1")
+    many = synth(cli, "many", "--windows", "48", "--seed", "7", "--workers", "12")
+    assert one[0].tobytes() == many[0].tobytes() and one[1].tobytes() == many[1].tobytes()
+
+
 def test_hold_rate_repeats_drawings_on_twos(cli):
     held, _ = synth(cli, "held", "--windows", "4", "--hold-rate", "1", "--motion", "medium", "--val-fraction", "0")
     moving, _ = synth(cli, "moving", "--windows", "4", "--hold-rate", "0", "--motion", "medium",

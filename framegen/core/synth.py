@@ -502,13 +502,15 @@ _worker: _Worker | None = None
 
 
 def _init_worker(config: SynthConfig, textures: list[np.ndarray], files: dict[str, str], n_val: int,
-                 started) -> None:
+                 started, all_started) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches every process: the main one stops the pool
     cv2.setNumThreads(1)  # one core per worker process
     _worker = _Worker(config, textures, {split: open_memmap(file, mode="r") for split, file in files.items()},
                       {split: open(file, "r+b") for split, file in files.items()}, n_val)
     started.release()
+    all_started.wait()  # the pool starts a new process for a task only while none is idle: no worker may
+    # finish a task before the first tasks have started them all
 
 
 def _render_chunk(indices: range) -> None:
@@ -574,11 +576,11 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
     chunks = [range(i, min(i + CHUNK, config.windows)) for i in range(0, config.windows, CHUNK)]
     resource_tracker.ensure_running()  # the pool would start it, which unblocks SIGINT: start it first
     context = _worker_context()
-    started = context.Semaphore(0)
+    started, all_started = context.Semaphore(0), context.Event()
     # A ProcessPoolExecutor, not a multiprocessing.Pool: a worker that dies (killed for memory, say) fails
     # the pool instead of leaving this process waiting forever for its tasks.
     executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(config, textures, files, n_val, started))
+                                   initargs=(config, textures, files, n_val, started, all_started))
     pending = deque()
 
     def submit(chunk: range) -> None:
@@ -596,7 +598,10 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
                 # this process stops would find the pool's semaphores gone and print a traceback
                 for chunk in chunks[: 2 * workers]:  # workers start with the first tasks
                     submit(chunk)
-                wait_for_workers(started, workers, [future for _, future in pending])
+                try:
+                    wait_for_workers(started, workers, [future for _, future in pending])
+                finally:
+                    all_started.set()
             for chunk in chunks[2 * workers :]:  # at most 2 chunks per worker in flight: memory stays bounded
                 yield from record(*pending.popleft())
                 submit(chunk)
