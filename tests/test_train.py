@@ -16,7 +16,7 @@ from PIL import Image
 
 from framegen.core.checkpoint import load_checkpoint, load_exported, save_checkpoint
 from framegen.core.manifest import sha256_file
-from framegen.core.trainer import TrainConfig, WindowSampler, open_training_data
+from framegen.core.trainer import TrainConfig, WindowSampler, learning_rate_factor, open_training_data
 from window_datasets import make_dataset, tiny_config
 
 FAST = ["--batch-size", "2", "--seed", "1"]
@@ -81,6 +81,27 @@ def test_validate_every_adds_validations_inside_an_epoch(cli, dataset, config, t
     assert code == 0, err
     with open(tmp_path / "run" / "metrics.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [2, 3, 4]  # every 2 steps, the epoch's end (3), the end
+
+
+def test_learning_rate_schedule_warms_up_then_decays_by_cosine():
+    cosine = TrainConfig(lr_schedule="cosine", warmup_steps=4)
+    assert [learning_rate_factor(cosine, step, 0.0) for step in range(4)] == [0.2, 0.4, 0.6, 0.8]
+    assert learning_rate_factor(cosine, 4, 0.0) == 1.0
+    assert learning_rate_factor(cosine, 50, 0.5) == pytest.approx(0.55)
+    assert learning_rate_factor(cosine, 99, 1.0) == pytest.approx(0.1) == learning_rate_factor(cosine, 99, 3.0)
+    assert learning_rate_factor(TrainConfig(), 99, 0.9) == 1.0  # constant, no warm-up
+
+
+def test_train_sets_the_scheduled_learning_rate_of_both_optimizers(cli, dataset, tmp_path):
+    config = tiny_config(tmp_path, 'lr_schedule = "cosine"\nwarmup_steps = 1')
+    code, _, err = cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "4", *FAST)
+    assert code == 0, err
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    run_config = TrainConfig(**state["config"])
+    factor = learning_rate_factor(run_config, 3, 3 / 4)  # set before the last step, from the progress so far
+    assert 0.1 < factor < 0.5
+    assert state["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(run_config.lr * factor)
+    assert state["optimizer_d"]["param_groups"][0]["lr"] == pytest.approx(run_config.gan.lr * factor)
 
 
 def test_a_refused_run_leaves_no_run_folder(cli, tmp_path):

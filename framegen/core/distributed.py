@@ -58,13 +58,14 @@ def barrier(info: Distributed) -> None:
         dist.barrier()
 
 
-def any_process(info: Distributed, flag: bool) -> bool:
-    """True on every process when `flag` is true on any one (so that all of them stop at the same step)."""
+def largest(info: Distributed, value: float) -> float:
+    """The largest of the processes' values, on every process (e.g. elapsed time: so that all of them stop
+    at the same step and step with the same learning rate)."""
     if not info.enabled:
-        return flag
-    value = torch.tensor([float(flag)], device=info.device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=info.device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor.item())
 
 
 def shutdown(info: Distributed) -> None:

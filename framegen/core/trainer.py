@@ -52,7 +52,7 @@ from framegen.core.checkpoint import (
     rng_state,
 )
 from framegen.core.dataset import WindowDataset, to_float
-from framegen.core.distributed import Distributed, any_process, barrier, init_distributed, shutdown
+from framegen.core.distributed import Distributed, barrier, init_distributed, largest, shutdown
 from framegen.core.errors import InputError, UsageError
 from framegen.core.losses import AdversarialLoss, GanConfig
 from framegen.core.manifest import (
@@ -98,6 +98,8 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(4, ge=1)  # windows per step per process
     crop: int | None = Field(None, ge=8)  # random square training crops; None: whole frames
     lr: float = Field(1e-4, gt=0)  # generator (the discriminator's is gan.lr: TTUR)
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: down to lr / 10 at the run's end
+    warmup_steps: int = Field(0, ge=0)  # linear warm-up of both learning rates from ~0
     betas: tuple[float, float] = (0.5, 0.999)
     ema: float = Field(0.999, ge=0, lt=1)  # EMA decay of the generator's weights; 0: off
     seed: int = 0
@@ -254,6 +256,17 @@ def check_frame_size(size: tuple[int, int], size_multiple: int) -> None:
     if h % size_multiple or w % size_multiple:
         raise UsageError(f"training frames {w}x{h} are not multiples of the model's {size_multiple} px: "
                          f"use --crop with a multiple of {size_multiple}")
+
+
+def learning_rate_factor(config: TrainConfig, step: int, progress: float) -> float:
+    """nanoGPT's schedule, as a factor of the configured learning rates: linear warm-up over the first
+    `warmup_steps`, then constant, or a cosine from 1 down to 0.1 at progress 1 (the run's last step, or
+    its --max-minutes, whichever comes first)."""
+    if step < config.warmup_steps:
+        return (step + 1) / (config.warmup_steps + 1)
+    if config.lr_schedule == "constant":
+        return 1.0
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -504,6 +517,12 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
         if discriminator is not None:
             discriminator = DistributedDataParallel(discriminator, device_ids=ids, broadcast_buffers=False)
 
+    def set_learning_rates(progress: float) -> None:
+        factor = learning_rate_factor(config, step, progress)
+        for optimizer, lr in ((optimizer_g, config.lr), (optimizer_d, config.gan.lr)):
+            for group in optimizer.param_groups if optimizer is not None else ():
+                group["lr"] = lr * factor
+
     def train_step(window: torch.Tensor, generator_inputs: dict, loss_inputs: dict) -> dict[str, torch.Tensor]:
         """One GAN step in pix2pix order: discriminator on detached fakes, then generator."""
         window = to_float(window.to(device, non_blocking=True))  # (B, T, 3, H, W) float in [0, 1]
@@ -612,12 +631,14 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
                 f"{total_steps - step} steps to go")
     status = TextColumn("{task.fields[status]}")
     started = time.perf_counter()  # for max_minutes: this session's wall time, validation included
+    progress = step / total_steps  # of the run, for the learning-rate schedule
     with console.progress(status, unit="steps") as bar:
         task = bar.add_task("train", total=total_steps, completed=step, status="")
         while step < total_steps:
             sampler.set_epoch(epoch, skip=batch_in_epoch * config.batch_size)
             tick = time.perf_counter()
             for window, generator_inputs, loss_inputs in loader:
+                set_learning_rates(progress)
                 terms = train_step(window, generator_inputs, loss_inputs)
                 for name, value in terms.items():
                     running[name] = running.get(name, 0) + value
@@ -639,9 +660,12 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
                         save(None)
                         console.log(f"step {step}: {status_text()}; checkpoint saved")
                     barrier(dist)
-                if config.max_minutes is not None and any_process(
-                        dist, time.perf_counter() - started > 60 * config.max_minutes):
-                    total_steps = step  # out of time: stop here as if this were the last step
+                progress = step / total_steps
+                if config.max_minutes is not None:  # the same time on every process: the slowest one's
+                    minutes = largest(dist, (time.perf_counter() - started) / 60)
+                    progress = max(progress, minutes / config.max_minutes)
+                    if minutes > config.max_minutes:
+                        total_steps = step  # out of time: stop here as if this were the last step
                 if step >= total_steps:
                     break
                 tick = time.perf_counter()
