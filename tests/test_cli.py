@@ -56,8 +56,9 @@ def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path, monkeypatch):
 
 
 def test_light_commands_never_load_torch(tmp_path):
-    """`--help` and the stages without a model (extract, filter's default detector, export-gif) start in a
-    fraction of a second: they never import torch (a fresh process, as a user's would be)."""
+    """`--help` and the stages without a model (extract, filter's default detector, build-dataset, synth,
+    export-gif) start in a fraction of a second: they never import torch (a fresh process, as a user's would
+    be)."""
     import subprocess
     import sys
 
@@ -65,7 +66,9 @@ def test_light_commands_never_load_torch(tmp_path):
 
     movie = write_video(tmp_path / "movie.mp4", moving_square_frames(24))
     commands = [["--help"], ["extract", "--help"], ["-q", "extract", str(movie), "-o", "frames"],
-                ["-q", "filter", "frames"], ["-q", "export-gif", "frames", "-o", "movie.gif"]]
+                ["-q", "filter", "frames"], ["-q", "build-dataset", "frames", "-o", "dataset", "--size", "32"],
+                ["-q", "synth", "-o", "synth", "--windows", "2", "--size", "32", "--workers", "1"],
+                ["-q", "export-gif", "frames", "-o", "movie.gif"]]
     script = (
         "import sys\n"
         "from framegen.cli import run_cli\n"
@@ -77,3 +80,4 @@ def test_light_commands_never_load_torch(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "movie.gif").exists()
+    assert all((tmp_path / folder / "manifest.json").exists() for folder in ("dataset", "synth"))

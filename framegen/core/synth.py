@@ -39,11 +39,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import cv2
 import numpy as np
-import torch
 from numpy.lib.format import open_memmap
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,6 +58,9 @@ from framegen.core.errors import ExternalToolError, InputError
 from framegen.core.images import read_image
 from framegen.core.manifest import MANIFEST_NAME, upstream_ref
 from framegen.core.workspace import stage_output
+
+if TYPE_CHECKING:
+    import torch
 
 Motion = Literal["small", "medium", "large", "mixed"]
 
@@ -645,7 +647,7 @@ def write_synth_dataset(config: SynthConfig, folder: Path, overwrite: bool = Fal
         return writer.finish(DatasetManifest.header(parameters, upstream) | {"kind": "synthetic"})
 
 
-class SynthDataset(torch.utils.data.Dataset):
+class SynthDataset:
     """Synthetic windows rendered on the fly, for a training loader: item i is uint8 (T, 3, H, W), as in
     WindowDataset (`to_float` makes a batch of them images in [0, 1]).
 
@@ -663,5 +665,7 @@ class SynthDataset(torch.utils.data.Dataset):
         return self.config.windows
 
     def __getitem__(self, index: int) -> torch.Tensor:
+        import torch  # here, not at the top: the synth stage itself never loads it
+
         window = Scene(self.config, self.textures, index).render_window()  # uint8 (T, H, W, 3)
         return torch.from_numpy(window).permute(0, 3, 1, 2)  # uint8 (T, 3, H, W)
