@@ -511,7 +511,7 @@ def _init_worker(config: SynthConfig, textures: list[np.ndarray], files: dict[st
     _worker = _Worker(config, textures, {split: open_memmap(file, mode="r") for split, file in files.items()},
                       {split: open(file, "r+b") for split, file in files.items()}, n_val)
     started.release()
-    all_started.wait()  # the pool starts a new process for a task only while none is idle: no worker may
+    all_started.acquire()  # the pool starts a new process for a task only while none is idle: no worker may
     # finish a task before the first tasks have started them all
 
 
@@ -578,7 +578,8 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
     chunks = [range(i, min(i + CHUNK, config.windows)) for i in range(0, config.windows, CHUNK)]
     resource_tracker.ensure_running()  # the pool would start it, which unblocks SIGINT: start it first
     context = _worker_context()
-    started, all_started = context.Semaphore(0), context.Event()
+    # Semaphores, not an Event: a process killed while waiting on a multiprocessing.Event would hang set()
+    started, all_started = context.Semaphore(0), context.Semaphore(0)
     # A ProcessPoolExecutor, not a multiprocessing.Pool: a worker that dies (killed for memory, say) fails
     # the pool instead of leaving this process waiting forever for its tasks.
     executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
@@ -603,7 +604,8 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
                 try:
                     wait_for_workers(started, workers, [future for _, future in pending])
                 finally:
-                    all_started.set()
+                    for _ in range(workers):
+                        all_started.release()
             for chunk in chunks[2 * workers :]:  # at most 2 chunks per worker in flight: memory stays bounded
                 yield from record(*pending.popleft())
                 submit(chunk)
