@@ -19,8 +19,9 @@ per second, memory independent of the dataset's size. Both `build-dataset` (wind
   holds `val_fraction` of the windows; with two shots or more at least one is val, one is train).
 Frames stream through a cache of one window's span: memory does not grow with the movie.
 
-torch is imported only where windows become tensors (`WindowDataset.__getitem__`, `to_float`): the stages
-that write datasets (build-dataset, synth) never load it, which saves seconds of start-up and about 600 MB.
+torch is imported only where windows become tensors (`WindowDataset.__getitem__`; `to_float` just calls
+tensor methods): the stages that write datasets (build-dataset, synth) never load it, which saves seconds
+of start-up and about 600 MB.
 """
 
 from __future__ import annotations
