@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import subprocess
 import tempfile
+import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TypeVar
@@ -143,20 +145,20 @@ def _pipe_frames(command: list[str], first: np.ndarray, rest: Iterator[np.ndarra
     """Run ffmpeg, write every frame to its stdin; ExternalToolError (ffmpeg's last line) on failure,
     OSError (exit 3, like any full disk) when ffmpeg ran out of space writing `path`."""
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+        process = _start_encoder(command, log)
         count = 0
         try:
             for frame in _checked(first, rest, shape):
                 process.stdin.write(np.ascontiguousarray(frame).data)
                 count += 1
             process.stdin.close()
-        except BrokenPipeError:
-            pass  # ffmpeg stopped early: its exit status and log say why
+            code = process.wait()
+        except BrokenPipeError:  # ffmpeg stopped early: its exit status and log say why
+            code = process.wait()
         except BaseException:
             process.kill()
             process.wait()
             raise
-        code = process.wait()
         if code != 0:
             log.seek(0)
             messages = log.read()
@@ -164,6 +166,26 @@ def _pipe_frames(command: list[str], first: np.ndarray, rest: Iterator[np.ndarra
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
             raise ExternalToolError(f"ffmpeg failed while writing the animation: {last_error_line(messages)}")
     return count
+
+
+def _start_encoder(command: list[str], log) -> subprocess.Popen:
+    """Start ffmpeg with Ctrl-C held back until Popen has returned. A KeyboardInterrupt raised inside Popen,
+    after the fork, would leave an ffmpeg that nothing stops, which could create the temporary file again
+    after write_animation removed it. Held, the Ctrl-C kills that ffmpeg and then raises."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+    pressed = []
+    signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+    try:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pressed:
+        process.kill()
+        process.wait()
+        raise KeyboardInterrupt
+    return process
 
 
 def _checked(first: np.ndarray, rest: Iterator[np.ndarray], shape: tuple[int, ...]) -> Iterator[np.ndarray]:
