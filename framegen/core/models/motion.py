@@ -131,7 +131,8 @@ class MotionInterpolator(nn.Module):
         self.config = config or MotionConfig()
         self.flow_blocks = nn.ModuleList(FlowBlock(self.config.width) for _ in self.config.flow_scales)
         self.refiner = Refiner(self.config.refiner_width) if self.config.refiner_width else None
-        self.size_multiple = max(8, 2 * max(self.config.flow_scales))  # strided convs at 1/8 (refiner) and 1/(2 x coarsest scale)
+        # the sides must divide by the strided convs: 1/8 in the refiner, 1/(2 x coarsest scale) in the flow blocks
+        self.size_multiple = max(8, 2 * max(self.config.flow_scales))
 
     def forward(
         self,
@@ -170,8 +171,10 @@ class MotionInterpolator(nn.Module):
             warped = [backward_warp(small[0], small_flow[:, :2]), backward_warp(small[1], small_flow[:, 2:])]
             features = torch.cat([*small, *warped, small_flow, small_mask, t.expand(-1, 1, *size)], 1)
             delta_flow, delta_mask = block(features)
-            flow_t = flow_t + F.interpolate(delta_flow, scale_factor=scale, mode="bilinear", align_corners=False) * scale
-            mask_logit = mask_logit + F.interpolate(delta_mask, scale_factor=scale, mode="bilinear", align_corners=False)
+            upsampled = F.interpolate(torch.cat([delta_flow * scale, delta_mask], 1), scale_factor=scale,
+                                      mode="bilinear", align_corners=False)  # (N, 5, H, W): px at full size
+            flow_t = flow_t + upsampled[:, :4]
+            mask_logit = mask_logit + upsampled[:, 4:]
         warped0 = backward_warp(frame0, flow_t[:, :2])
         warped1 = backward_warp(frame1, flow_t[:, 2:])
         mask = torch.sigmoid(mask_logit)
