@@ -1,14 +1,16 @@
 """Does the motion model learn on windows it trains on? A diagnostic for `--arch motion` (issue 7).
 
     python bench/probe_motion_fit.py MOVIE_DATASET [SYNTH_DATASET] [--windows 64] [--steps 240]
-                                     [--flow-weight 0.01] [--lr 4e-4] [--width 48] [--crop 128]
+                                     [--flow-weight 0.01] [--lr 4e-4] [--width 48] [--crop 128] [--batch 4]
+                                     [--teacher-only]
 
 Takes `--windows` fixed training crops (half from each dataset), computes their starting motion and teacher
-flows once, then trains a fresh model on them alone (Adam, batches of 4, no augmentation) and prints, six
+flows once, then trains a fresh model on them alone (Adam, batches of --batch, no augmentation) and prints, six
 times: the mean loss terms since the last report, the model's PSNR on those same windows and on the movie's
 validation windows (the `flow` engine's at step 0: every output layer starts at zero). A model that can
 learn its task raises the first PSNR and lowers the flow term (the px distance to the teacher, times
---flow-weight). On 2 cores: about 1.5 s a step at width 48.
+--flow-weight). With --teacher-only the loss is that distance alone (can the flow blocks fit the teacher
+at all?). On 2 cores: about 1.5 s a step at width 48 and batch 4.
 """
 
 from __future__ import annotations
@@ -25,9 +27,6 @@ from framegen.core.losses import MotionLoss, MotionLossConfig
 from framegen.core.metrics import psnr
 from framegen.core.models.motion import MotionConfig, MotionInterpolator, training_inputs
 from framegen.core.trainer import window_times
-
-BATCH = 4
-
 
 def cached_windows(dataset: WindowDataset, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`count` evenly spaced windows (their random crop seeded by index) and their training inputs:
@@ -67,6 +66,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--width", type=int, default=MotionConfig().width)
     parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--teacher-only", action="store_true", help="train on the distance to the teacher alone")
     args = parser.parse_args()
     torch.manual_seed(0)
     started = time.perf_counter()
@@ -91,11 +92,14 @@ def main() -> None:
     sums: dict[str, float] = {}
     started = time.perf_counter()
     for step in range(1, args.steps + 1):
-        pick = torch.randint(0, len(windows), (BATCH,), generator=order)
+        pick = torch.randint(0, len(windows), (args.batch,), generator=order)
         window = to_float(windows[pick])  # (B, T, 3, H, W) in [0, 1]
-        times = window_times(BATCH, window.shape[1], window.device)
+        times = window_times(args.batch, window.shape[1], window.device)
         outputs = model(window[:, 0], window[:, -1], times, intermediates=True, motion=motions[pick])
-        terms = criterion(outputs, window, teacher=teachers[pick])
+        if args.teacher_only:
+            terms = {"flow": criterion.flow_distance(outputs["flows"][:, 1:-1], window, teachers[pick])}
+        else:
+            terms = criterion(outputs, window, teacher=teachers[pick])
         optimizer.zero_grad(set_to_none=True)
         sum(terms.values()).backward()
         optimizer.step()
