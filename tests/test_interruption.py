@@ -213,7 +213,11 @@ def test_ctrl_c_while_ffmpeg_starts(cli, inputs, monkeypatch):
 
     monkeypatch.setattr(subprocess, "Popen", popen_then_ctrl_c)
     before = written()
-    code, out, err = cli("-q", "interpolate", inputs.a, inputs.b, "-o", "out.gif")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background pytest ignores SIGINT
+    try:
+        code, out, err = cli("-q", "interpolate", inputs.a, inputs.b, "-o", "out.gif")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert (code, out, err) == (130, "", "Stopped.\n")
     assert len(started) == 1 and started[0].returncode is not None, "ffmpeg was left running"
     assert not [f for f in written() if f not in before]
