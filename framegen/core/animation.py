@@ -42,7 +42,7 @@ from framegen.core.errors import ExternalToolError, InputError, UsageError
 from framegen.core.extract import read_frames_manifest
 from framegen.core.ffmpeg import ffmpeg_binary, file_arg, last_error_line
 from framegen.core.images import read_image
-from framegen.core.manifest import MANIFEST_NAME
+from framegen.core.manifest import MANIFEST_NAME, atomic_output
 
 FORMATS = {".gif": "gif", ".webp": "webp", ".png": "apng", ".apng": "apng", ".mp4": "mp4"}
 DEFAULT_FPS = 12.0  # for frames without a known frame rate
@@ -85,26 +85,9 @@ def write_animation(path: Path, frames: Iterable[np.ndarray], fps: float, loop: 
         raise InputError(f"frames must be uint8 RGB or RGBA images, got {first.dtype} {shape}")
     if not path.parent.is_dir():
         raise UsageError(f"{path}: folder {path.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:  # a read-only folder: name the file asked for, not the temporary one
-        raise OSError(e.errno, e.strerror, str(path)) from None
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; an animation is an ordinary file
-        command = ffmpeg_command(kind, Path(tmp), shape, fps, loop, width, audio_from)
-        count = _pipe_frames(command, first, stream, shape, path)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return count
-
-
-def current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    with atomic_output(path) as tmp:  # ffmpeg writes the temporary file, renamed to `path` once complete
+        command = ffmpeg_command(kind, tmp, shape, fps, loop, width, audio_from)
+        return _pipe_frames(command, first, stream, shape, path)
 
 
 def ffmpeg_command(kind: str, output: Path, shape: tuple[int, ...], fps: float, loop: int,
@@ -172,13 +155,16 @@ def _start_encoder(command: list[str], log) -> subprocess.Popen:
     """Start ffmpeg with Ctrl-C held back until Popen has returned. A KeyboardInterrupt raised inside Popen,
     after the fork, would leave an ffmpeg that nothing stops, which could create the temporary file again
     after write_animation removed it. Held, the Ctrl-C kills that ffmpeg and then raises."""
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+        return start()  # a Ctrl-C raises nothing here: not the main thread, or SIGINT ignored or handled elsewhere
     pressed = []
     signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
     try:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+        process = start()
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if pressed:

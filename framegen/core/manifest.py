@@ -16,10 +16,11 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import secrets
 import sys
-import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Iterator, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,8 +28,6 @@ from framegen import __version__
 from framegen.core.errors import InputError, first_validation_error
 
 MANIFEST_NAME = "manifest.json"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 class UpstreamRef(BaseModel):
@@ -79,23 +78,35 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a torn one."""
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A new empty temporary file beside `path`, to write in the block; it replaces `path` when the block ends
+    (os.replace: readers see the old file or the new one, never a torn one) and is removed on any error.
+
+    Its name is chosen before it is created, so that a Ctrl-C arriving just as it is created, before any
+    name could be returned (tempfile.mkstemp's weak spot), still removes it. Created with mode 0666 less the
+    umask, the permissions of any file the user makes.
+    """
     path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:  # a read-only folder: name the file asked for, not the temporary one
-        raise OSError(e.errno, e.strerror, str(path)) from None
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the file the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except OSError as e:  # a read-only folder: name the file asked for, not the temporary one
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (atomic_output), flushed to disk before it replaces `path`."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_manifest(manifest: Manifest, folder: Path, name: str = MANIFEST_NAME) -> Path:
