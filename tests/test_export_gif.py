@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
 
 from conftest import SHARED_DATA, moving_square_frames, write_video
+from framegen.core.animation import write_animation
 from framegen.core.images import write_png
+from framegen.core.manifest import atomic_write_bytes
 from test_interpolate import decode
 
 
@@ -99,3 +103,17 @@ def test_gif_of_the_sample_movie_is_at_least_35_db(cli, sample_movie, tmp_path):
     for number, shot in enumerate(truth["segments"]):
         scores = [psnr(gif[k], movie[picked[k]]) for k in range(12 * number, 12 * number + 12)]
         assert np.mean(scores) >= 35.0, (shot["name"], np.mean(scores))
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_written_files_get_the_usual_permissions(tmp_path, suffix):
+    """Animations (written by ffmpeg into framegen's temporary file) and manifests: mode 0666 less the umask,
+    like any file the user makes, not a temporary file's 0600."""
+    previous = os.umask(0o027)
+    try:
+        write_animation(tmp_path / f"out{suffix}", moving_square_frames(4), fps=10)
+        atomic_write_bytes(tmp_path / "manifest.json", b"{}\n")
+    finally:
+        os.umask(previous)
+    for name in (f"out{suffix}", "manifest.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640, name
