@@ -33,7 +33,7 @@ from safetensors import SafetensorError
 
 from framegen import __version__
 from framegen.core.errors import FramegenError, InputError, first_validation_error
-from framegen.core.manifest import atomic_write_bytes, check_schema
+from framegen.core.manifest import atomic_output, atomic_write_bytes, check_schema
 from framegen.core.models.registry import build_generator
 
 CHECKPOINT_FORMAT = "framegen/checkpoint"
@@ -91,24 +91,17 @@ class _WriteErrorKeeper:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save `state` (tensors and primitives) atomically: temp file in the same folder + os.replace."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # the run folder is locked: one writer
-    try:
-        with open(tmp, "wb") as f:
-            keeper = _WriteErrorKeeper(f)
-            try:
-                torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **state}, keeper)
-            except RuntimeError:
-                if keeper.error is None:
-                    raise
-                raise OSError(keeper.error.errno, keeper.error.strerror, str(path)) from None  # exit 3
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """torch.save `state` (tensors and primitives) atomically (manifest.atomic_output)."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        keeper = _WriteErrorKeeper(f)
+        try:
+            torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **state}, keeper)
+        except RuntimeError:
+            if keeper.error is None:
+                raise
+            raise OSError(keeper.error.errno, keeper.error.strerror, str(path)) from None  # exit 3
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load_checkpoint(path: Path, arch: str | None = None, mmap: bool = False) -> dict[str, Any]:
