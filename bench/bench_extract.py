@@ -12,6 +12,8 @@ Measures, interleaved `--repeats` times, median of each:
             and written on a pool of extract's size (no ffmpeg)
 - bare+png: bare and png at the same time, in two processes: what an extract that overlapped decoding and
             PNG writing perfectly, with no pipe between them, would take on this machine (a floor)
+- ffmpeg-png: ffmpeg writing the PNG frames itself (`-vf scale=W:H DIR/%06d.png`), what a user might run
+            instead of extract (no manifest; ffmpeg's own PNG encoder)
 Wall seconds and CPU seconds (this process + ffmpeg) for each, and the ratios to bare, and the size of
 the frames folder. Target (issue 2): extract within 1.15x of bare. On a shared machine compare the
 CPU-second ratio too. Frames are written to a temporary folder inside --work (default: the system's
@@ -71,6 +73,12 @@ def write_pngs(frames: np.ndarray, folder: Path) -> None:
         list(pool.map(write, range(len(frames))))
 
 
+def ffmpeg_pngs(decode: list[str], folder: Path) -> None:
+    """ffmpeg's own PNG encoder writing the frames (what a user might run instead of extract)."""
+    folder.mkdir()
+    subprocess.run([*decode, str(folder / "%06d.png")], check=True)
+
+
 def concurrently(command: list[str], run) -> None:
     process = subprocess.Popen(command)
     try:
@@ -104,6 +112,7 @@ def main() -> None:
                                                       str(args.max_side)], check=True, stdout=subprocess.DEVNULL),
             "png": lambda folder: write_pngs(frames_in_memory, folder),
             "bare+png": lambda folder: concurrently(bare, lambda: write_pngs(frames_in_memory, folder)),
+            "ffmpeg-png": lambda folder: ffmpeg_pngs(decode, folder),
         }
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
         for _ in range(args.repeats):
@@ -118,7 +127,7 @@ def main() -> None:
     print(f"{args.movie.name}: {frames} frames at {width}x{height} in {out.parent}, median of {args.repeats}; "
           f"PNGs: {megabytes:.1f} MiB ({megabytes * 1024 / frames:.1f} KiB a frame)")
     for name in runs:
-        print(f"  {name:8s} {wall[name]:6.2f} s wall ({wall[name] / wall['bare']:4.2f}x bare)  "
+        print(f"  {name:10s} {wall[name]:6.2f} s wall ({wall[name] / wall['bare']:4.2f}x bare)  "
               f"{cpu[name]:6.2f} s CPU ({cpu[name] / cpu['bare']:4.2f}x bare)  {frames / wall[name]:6.0f} frames/s")
     print(f"extract / bare ffmpeg: {wall['extract'] / wall['bare']:.2f}x wall (target <= 1.15), "
           f"{cpu['extract'] / cpu['bare']:.2f}x CPU; the floor on this machine (bare+png): "
