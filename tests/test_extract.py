@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, moving_square_frames, write_video
+from conftest import REPO, frames_with_other_pixels, moving_square_frames, write_video
 
 from framegen.core.extract import FramesManifest, MovieInfo, working_size
 from framegen.core.ffmpeg import ffmpeg_binary
@@ -202,5 +202,4 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(cli, tmp_path):
     killed["command"] = clean["command"] = None
     assert killed == clean
     assert sorted(p.name for p in Path("killed").iterdir()) == sorted(p.name for p in Path("clean").iterdir())
-    for frame in clean["frames"]:
-        assert Path("killed", frame["file"]).read_bytes() == Path("clean", frame["file"]).read_bytes()
+    assert frames_with_other_pixels(Path("killed"), Path("clean"), [frame["file"] for frame in clean["frames"]]) == []

@@ -9,6 +9,7 @@ extract then rerun (test_extract.py), kill -9 during train then --resume (test_t
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ import numpy as np
 import pytest
 from numpy.lib.format import open_memmap
 
-from conftest import REPO
+from conftest import REPO, frames_with_other_pixels
 from framegen.cli import run_cli
 from framegen.core import animation, dataset, evaluate, interpolate, scenes
 from framegen.core.checkpoint import load_checkpoint
@@ -274,13 +275,13 @@ def test_kill_9_during_build_dataset_then_rerun_equals_an_uninterrupted_run(cli,
         del manifest["created"], manifest["command"]
     assert killed == clean
     for split in ("train", "val"):
-        assert Path(f"killed/{split}.npy").read_bytes() == Path(f"clean/{split}.npy").read_bytes()
+        assert filecmp.cmp(f"killed/{split}.npy", f"clean/{split}.npy", shallow=False)
     assert len(np.load("clean/train.npy", mmap_mode="r")) > 400
 
 
 def test_a_second_process_on_the_same_folder_is_refused(cli, long_movie, long_frames):
     """While one extract writes `out`, a second is refused (with --overwrite too); the first completes
-    and its frames are those of an uninterrupted run, byte for byte."""
+    and its frames are those of an uninterrupted run, pixel for pixel."""
     process = start("extract", long_movie, "-o", "out")
     wait_until(process, lambda: Path("out/000010.png").exists())
     os.killpg(process.pid, signal.SIGSTOP)  # paused mid-run, holding its lock: the race is not left to timing
@@ -295,8 +296,7 @@ def test_a_second_process_on_the_same_folder_is_refused(cli, long_movie, long_fr
     out = read_manifest(FramesManifest, Path("out"))
     reference = read_manifest(FramesManifest, long_frames)
     assert out.frames == reference.frames and out.frame_count == 480
-    for frame in out.frames[::20]:
-        assert Path("out", frame.file).read_bytes() == (long_frames / frame.file).read_bytes()
+    assert frames_with_other_pixels(Path("out"), long_frames, [frame.file for frame in out.frames[::20]]) == []
 
 
 def children(pid: int) -> list[int]:
