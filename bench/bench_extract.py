@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from framegen.core import console
-from framegen.core.extract import WORKERS, ExtractConfig, extract, probe_movie, working_size
+from framegen.core.extract import WORKERS, ExtractConfig, extract
+from framegen.core.movie import probe_movie, working_size
 from framegen.core.ffmpeg import ffmpeg_binary
 from framegen.core.images import encode_png_fast
 

@@ -13,8 +13,9 @@ import torch
 import torchvision
 from conftest import moving_square_frames, write_video
 
-from framegen.core.scenes import FilterManifest
+from framegen.core import scenes
 from framegen.core.manifest import read_manifest
+from framegen.core.scenes import VGG_WINDOW, AnalysisFrame, FilterConfig, FilterManifest, SceneDetector
 
 CUTS = (30, 64)
 TWOS = tuple(range(CUTS[0] + 1, CUTS[1], 2))  # the middle shot is on twos
@@ -73,7 +74,8 @@ def test_rerun_needs_overwrite(cli, tmp_path):
     assert cli("filter", frames)[0] == 0
     code, _, err = cli("filter", frames)
     assert code == 2 and "--overwrite" in err
-    assert cli("filter", frames, "--overwrite")[0] == 0
+    assert cli("filter", frames, "--overwrite", "--ratio-window", "5")[0] == 0
+    assert read_manifest(FilterManifest, frames, "filter.json").parameters["ratio_window"] == 5
 
 
 def test_default_folder(cli, tmp_path):
@@ -83,6 +85,47 @@ def test_default_folder(cli, tmp_path):
     assert cli("extract", movie)[0] == 0
     code, out, _ = cli("filter")
     assert code == 0 and "framegen-work/frames/filter.json" in out
+
+
+def test_detectors_fed_one_frame_at_a_time():
+    """The detectors on frames from memory (as video mode feeds them from its pipe): exact repeats."""
+    frames = moving_square_frames(60, cuts=(30,), held=tuple(range(31, 60, 2)))
+    detector = SceneDetector(FilterConfig())
+    for frame in frames:
+        detector.process_frame(AnalysisFrame.of(frame))
+    found = detector.post_process()
+    assert found.cuts == [30] and found.spans == [(0, 30), (30, 60)] and found.timings == [1, 2]
+    assert found.held == list(range(31, 60, 2))
+    assert found.cut_scores.shape == found.changes.shape == found.moved.shape == (60,)
+    assert found.cut_scores[30] > 3 * max(np.delete(found.cut_scores, 30))
+
+
+@pytest.mark.parametrize("n, spans", [
+    (15, [(0, 8)]),  # the last frame ends the second window
+    (17, [(0, 8), (14, 17)]),  # ... ends a short third window
+    (66, [(0, 8), (14, 66)]),  # 11 frames embedded: two batches
+])
+def test_vgg_detector_compares_the_ends_of_every_window(monkeypatch, n, spans):
+    """Fed one frame at a time, the vgg16 detector embeds the frames at 0, 7, 14, ... and the last one,
+    in batches, and drops the windows whose two ends differ (here: the windows across frame 10)."""
+    batches = []
+
+    def fake_network(weights):
+        def embed(images):
+            batches.append([int(image[0, 0, 0]) for image in images])
+            return np.array([[1.0, 0.0] if image[0, 0, 0] < 10 else [0.0, 1.0] for image in images])
+        return embed
+
+    monkeypatch.setattr(scenes, "vgg16_features", fake_network)
+    detector = SceneDetector(FilterConfig(detector="vgg16"))
+    for position in range(n):
+        detector.process_frame(AnalysisFrame.of(np.full((16, 16, 3), position, np.uint8)))
+    found = detector.post_process()
+    step = VGG_WINDOW - 1
+    assert [p for batch in batches for p in batch] == sorted(set(range(0, n, step)) | {n - 1})
+    assert max(len(batch) for batch in batches) <= scenes.VGG_BATCH and (n < 66 or len(batches) == 2)
+    assert found.spans == spans  # the window 7-14 is dropped
+    assert found.cuts == [start for start, _ in spans[1:]]
 
 
 def edit_manifest(folder: Path, change) -> None:

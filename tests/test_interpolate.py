@@ -172,6 +172,35 @@ def test_video_mode_fps_and_bad_movie(cli, tmp_path):
     assert code == 3 and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("options, cuts, held", [
+    ([], 1, 10),
+    (["--cut-threshold", "1000"], 0, 0),  # no cut: one shot, mostly on ones, so nothing is held either
+    (["--min-shot-frames", "30"], 0, 0),  # the first shot would be 20 frames
+    (["--hold-threshold", "1000"], 1, 0),  # no frame counts as a new drawing: no timing, nothing held
+    (["--config", "detect.toml"], 0, 0),  # [filter] cut_threshold = 1000
+    (["--config", "detect.toml", "--cut-threshold", "20"], 1, 10),  # the flag wins over the file
+])
+def test_video_mode_takes_the_detector_options_of_filter(cli, tmp_path, options, cuts, held):
+    n, cut = 40, 20
+    movie = write_video(tmp_path / "movie.mp4", moving_square_frames(n, cuts=(cut,), held=tuple(range(cut + 1, n, 2))))
+    Path("detect.toml").write_text("[filter]\ncut_threshold = 1000\n")
+    code, out, err = cli("interpolate", movie, "-o", "out.mp4", "--engine", "blend", *options)
+    assert code == 0, err
+    assert f"{cuts} scene cuts held, not morphed; {held} held frames" in out, out
+    frames, source = decode(Path("out.mp4"), 128, 96).astype(int), decode(movie, 128, 96).astype(int)
+    across = np.abs(frames[2 * cut - 1] - source[cut - 1]).mean()  # half-way across the cut
+    assert across < 2 if cuts else across > 10, across  # repeated, or cross-faded into the next shot
+
+
+def test_video_mode_refuses_the_vgg16_detector_and_bad_detector_options(cli, tmp_path):
+    movie = write_video(tmp_path / "movie.mp4", moving_square_frames(12))
+    code, _, err = cli("interpolate", movie, "-o", "out.mp4", "--detector", "vgg16")
+    assert code == 2 and "framegen filter" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = cli("interpolate", movie, "-o", "out.mp4", "--cut-ratio", "0.5")
+    assert code == 2 and "cut-ratio" in err, err
+    assert not Path("out.mp4").exists()
+
+
 @pytest.mark.slow
 def test_sample_movie_doubles_without_morphing_across_cuts(cli, sample_movie, tmp_path):
     truth = json.loads((SHARED_DATA / "sample_movie.json").read_text())

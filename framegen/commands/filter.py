@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -11,6 +11,28 @@ from framegen.core import console, workspace
 from framegen.core.config import resolve_config
 
 NAME = "filter"
+
+# The content detector's options, shared with `framegen interpolate` (video mode runs the same detectors).
+CUT_THRESHOLD = typer.Option(
+    None, "--cut-threshold", help="content: minimum mean RGB difference (0-255) for a cut. \\[default: 20]"
+)
+CUT_RATIO = typer.Option(
+    None, "--cut-ratio", help="content: a cut also scores this many times its neighbours. \\[default: 3]"
+)
+RATIO_WINDOW = typer.Option(
+    None, "--ratio-window", help="content: neighbours on each side that a cut is compared with. \\[default: 2]"
+)
+MIN_SHOT_FRAMES = typer.Option(None, "--min-shot-frames", help="Shortest shot, in frames. \\[default: 8]")
+HOLD_THRESHOLD = typer.Option(
+    None, "--hold-threshold", help="Pixel difference (0-255) that tells a new drawing from a held one. "
+    "\\[default: 16]",
+)
+
+
+def detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames, hold_threshold) -> dict[str, Any]:
+    """The flags of the shared detector options, by FilterConfig field."""
+    return dict(detector=detector, cut_threshold=cut_threshold, cut_ratio=cut_ratio, ratio_window=ratio_window,
+                min_shot_frames=min_shot_frames, hold_threshold=hold_threshold)
 
 
 def run(
@@ -21,19 +43,11 @@ def run(
         None, "--detector", help="Cut detector: content (fast, no weights) or vgg16 (the seed's method, "
         "needs the torchvision ImageNet weights). \\[default: content]",
     ),
-    cut_threshold: Optional[float] = typer.Option(
-        None, "--cut-threshold", help="content: minimum mean RGB difference (0-255) for a cut. \\[default: 20]"
-    ),
-    cut_ratio: Optional[float] = typer.Option(
-        None, "--cut-ratio", help="content: a cut also scores this many times its neighbours. \\[default: 3]"
-    ),
-    min_shot_frames: Optional[int] = typer.Option(
-        None, "--min-shot-frames", help="Shortest shot, in frames. \\[default: 8]"
-    ),
-    hold_threshold: Optional[float] = typer.Option(
-        None, "--hold-threshold", help="Pixel difference (0-255) that tells a new drawing from a held one. "
-        "\\[default: 16]",
-    ),
+    cut_threshold: Optional[float] = CUT_THRESHOLD,
+    cut_ratio: Optional[float] = CUT_RATIO,
+    ratio_window: Optional[int] = RATIO_WINDOW,
+    min_shot_frames: Optional[int] = MIN_SHOT_FRAMES,
+    hold_threshold: Optional[float] = HOLD_THRESHOLD,
     vgg_threshold: Optional[float] = typer.Option(
         None, "--vgg-threshold", help="vgg16: feature distance (cosine) that drops a window. \\[default: 0.5]"
     ),
@@ -51,12 +65,8 @@ def run(
     """
     from framegen.core.scenes import FILTER_NAME, SCORES_NAME, FilterConfig, filter_frames
 
-    settings = resolve_config(
-        FilterConfig,
-        dict(detector=detector, cut_threshold=cut_threshold, cut_ratio=cut_ratio, min_shot_frames=min_shot_frames,
-             hold_threshold=hold_threshold, vgg_threshold=vgg_threshold, vgg_weights=vgg_weights),
-        config,
-    )
+    flags = detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames, hold_threshold)
+    settings = resolve_config(FilterConfig, dict(flags, vgg_threshold=vgg_threshold, vgg_weights=vgg_weights), config)
     frames = workspace.input_folder(folder, "frames")
     manifest = filter_frames(frames, settings, overwrite)
     on_twos = sum(1 for shot in manifest.shots if shot.timing > 1)

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from framegen.commands import filter as filter_command
 from framegen.core import console, workspace
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
@@ -47,6 +48,16 @@ def run(
     frames_dir: Optional[Path] = typer.Option(
         None, "--frames-dir", help="Also write every frame as DIR/000.png, 001.png, ... (A first, B last)."
     ),
+    detector: Optional[str] = typer.Option(
+        None, "--detector", help="Movie: cut detector, content only (vgg16 places a cut only to within 8 frames, "
+        "so it is for `framegen filter` alone). The detector options are those of `framegen filter`, also "
+        "read from a \\[filter] table of --config. \\[default: content]",
+    ),
+    cut_threshold: Optional[float] = filter_command.CUT_THRESHOLD,
+    cut_ratio: Optional[float] = filter_command.CUT_RATIO,
+    ratio_window: Optional[int] = filter_command.RATIO_WINDOW,
+    min_shot_frames: Optional[int] = filter_command.MIN_SHOT_FRAMES,
+    hold_threshold: Optional[float] = filter_command.HOLD_THRESHOLD,
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --frames-dir folder."),
 ) -> None:
@@ -55,10 +66,12 @@ def run(
     Two images: A, the in-betweens, B, at the inputs' exact size (any size; RGBA gives a transparent
     animation). One movie: every frame kept, in-betweens added; scene cuts are never morphed across
     (frames repeat there), drawings held on twos are interpolated between distinct drawings, audio is
-    copied. The output format comes from the suffix of -o.
+    copied; cuts and held frames are found as by `framegen filter`, with its options. The output format
+    comes from the suffix of -o.
     """
     from framegen.core.engines import get_engine
     from framegen.core.interpolate import InterpolateConfig, interpolate_pair, interpolate_video
+    from framegen.core.scenes import FilterConfig
 
     if len(inputs) not in (1, 2):
         raise UsageError(f"give two images (A B) or one movie, not {len(inputs)} files")
@@ -68,6 +81,10 @@ def run(
              loop=loop, pingpong=pingpong),
         config,
     )
+    flags = filter_command.detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames,
+                                          hold_threshold)
+    detection = resolve_config(FilterConfig, flags, base=settings.filter.model_dump())  # flags over the file
+    settings = settings.model_copy(update={"filter": detection})
     video = len(inputs) == 1
     if output is None:
         output = workspace.workspace() / ("interpolated.mp4" if video else "interpolated.gif")

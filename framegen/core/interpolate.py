@@ -6,7 +6,8 @@ order with A first and B last, each the inputs' size.
 
 Video mode, `interpolate_video`: the movie is read twice, streaming (memory holds a few frames):
 1. at analysis size, to find its scene cuts and held frames with the very detectors of `framegen filter`
-   (core/scenes.py: cut scores against their neighbours, drawing changes, on twos/threes timing);
+   and the user's FilterConfig (core/scenes.py: cut scores against their neighbours, drawing changes,
+   on twos/threes timing; the content detector only, as vgg16 places a cut only to within 8 frames);
 2. at full size, to interpolate. Output frame k shows source time s = k / factor (or k * fps_in / fps).
    The frames of a shot that are not held are its drawings; s between drawings i and j (same shot) is
    engine(i, j, t = (s - i) / (j - i)), so a drawing held on twos is interpolated over its two frames
@@ -17,13 +18,11 @@ Video mode, `interpolate_video`: the movie is read twice, streaming (memory hold
 from __future__ import annotations
 
 import math
-import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Literal
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -31,27 +30,9 @@ from framegen.core import console
 from framegen.core.animation import animation_format, pingpong, with_channels, write_animation
 from framegen.core.engines import Engine
 from framegen.core.errors import InputError, UsageError
-from framegen.core.extract import (
-    ExtractConfig,
-    MovieInfo,
-    _read_exactly,
-    _StderrReader,
-    decode_command,
-    probe_movie,
-    working_size,
-)
 from framegen.core.images import read_image, write_png
-from framegen.core.scenes import (
-    ANALYSIS_SIDE,
-    FilterConfig,
-    adaptive_ratios,
-    analysis_images,
-    change_score,
-    content_cuts,
-    held_in_shot,
-    shot_spans,
-    shot_timing,
-)
+from framegen.core.movie import MovieInfo, MovieReader, probe_movie
+from framegen.core.scenes import ANALYSIS_SIDE, AnalysisFrame, FilterConfig, SceneDetector, shot_spans
 from framegen.core.workspace import stage_output
 
 DEFAULT_IN_BETWEENS = 6  # with the two inputs, an 8-frame animation like the original's
@@ -71,6 +52,7 @@ class InterpolateConfig(BaseModel):
     factor: int | None = Field(None, ge=2, le=16)  # movie: output rate = factor x input rate [2]
     loop: int = Field(0, ge=0)  # plays, 0 = forever (GIF/WebP/APNG)
     pingpong: bool = False
+    filter: FilterConfig = Field(default_factory=FilterConfig)  # movie: the cut and held-frame detectors
 
     @field_validator("times")
     @classmethod
@@ -155,10 +137,13 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
         raise UsageError("--frames and --times are for two images; for a movie use --factor or --fps")
     if config.pingpong:
         raise UsageError("--pingpong is for two images, not for a movie")
+    if config.filter.detector != "content":  # vgg16 places a cut only to within its 8-frame window
+        raise UsageError(f"--detector {config.filter.detector} is for `framegen filter` only; video mode needs "
+                         "the content detector, which finds a cut to the frame")
     kind = animation_format(output)
     info = probe_movie(movie)
     console.log(f"analysing {movie.name}: scene cuts and held frames")
-    cuts, drawings, input_fps = analyse_movie(movie, info)
+    cuts, drawings, input_fps = analyse_movie(movie, info, config.filter)
     n = len(drawings)
     if config.fps is not None:
         output_fps = Fraction(config.fps).limit_denominator(1001)
@@ -166,43 +151,28 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
         output_fps = input_fps * (config.factor or 2)
     count = max(1, math.floor(n * output_fps / input_fps))
     segments = plan_segments(drawings, cuts, [k * input_fps / output_fps for k in range(count)])
-    with console.progress(unit="frames") as bar:
+    with console.progress(unit="frames") as bar, MovieReader(movie, info) as source:
         task = bar.add_task("interpolate", total=count)
-        frames = render(segments, iter(MovieFrames(movie, info, 0)), engine, lambda: bar.advance(task))
+        frames = render(segments, iter(source), engine, lambda: bar.advance(task))
         written = write_animation(output, frames, float(output_fps), config.loop,
                                   audio_from=movie if kind == "mp4" else None)
     return VideoResult(input_frames=n, output_frames=written, input_fps=input_fps, output_fps=output_fps,
                        cuts=cuts, held=n - int(np.count_nonzero(drawings)))
 
 
-def analyse_movie(movie: Path, info: MovieInfo) -> tuple[list[int], np.ndarray, Fraction]:
-    """(cut positions, drawings: bool per frame (False = held), exact frame rate), from one small decode."""
-    config = FilterConfig()
-    scores, changes = [], []
-    previous = None
-    frames = MovieFrames(movie, info, ANALYSIS_SIDE)
-    for frame in frames:
-        thumb, work, _ = analysis_images(frame)
-        scores.append(0.0 if previous is None else float(cv2.absdiff(thumb, previous[0]).mean()))
-        changes.append(0.0 if previous is None else change_score(work, previous[1]))
-        previous = (thumb, work)
-    reader = frames.reader
-    if previous is None:
-        raise InputError(f"{movie}: no frame could be decoded ({reader_problem(reader)})")
-    if reader.errors:
-        console.log(f"[yellow]warning:[/yellow] {movie}: ffmpeg reported decoding errors ({reader.errors[-1]}); "
-                    "using the frames that decoded")
-    fps = reader.frame_rate or Fraction(info.fps or 0).limit_denominator(1001)
-    if fps <= 0:
-        raise InputError(f"{movie}: ffmpeg reports no frame rate for its video stream")
-    cut_scores = np.array(scores, np.float32)
-    cuts = content_cuts(cut_scores, adaptive_ratios(cut_scores, config.ratio_window), config)
-    moved = np.array(changes, np.float32) >= config.hold_threshold
-    drawings = np.ones(len(scores), bool)
-    for start, end in shot_spans(cuts, len(scores)):
-        held = held_in_shot(moved[start:end], shot_timing(moved[start:end]))
-        drawings[[start + p for p in held]] = False
-    return cuts, drawings, fps
+def analyse_movie(movie: Path, info: MovieInfo, config: FilterConfig) -> tuple[list[int], np.ndarray, Fraction]:
+    """(cut positions, drawings: bool per frame (False = held), exact frame rate), from one small decode
+    fed to the detectors of `framegen filter` with `config`."""
+    detector = SceneDetector(config)
+    with MovieReader(movie, info, ANALYSIS_SIDE) as frames:
+        detector.process_frames(map(AnalysisFrame.of, frames), frames.expected_frames(), "analyse")
+    frames.check_decoded()
+    frames.report_warnings()
+    fps = frames.frame_rate()
+    scenes = detector.post_process()
+    drawings = np.ones(frames.frames_read, bool)
+    drawings[scenes.held] = False
+    return scenes.cuts, drawings, fps
 
 
 def plan_segments(drawings: np.ndarray, cuts: list[int], source_times: list[Fraction]) -> list[Segment]:
@@ -251,36 +221,3 @@ def render(segments: list[Segment], frames: Iterator[np.ndarray], engine: Engine
         for t in segment.times:
             yield first if t == 0.0 else next(made)
             advance()
-
-
-class MovieFrames:
-    """The frames of `movie`, uint8 (H, W, 3) RGB, decoded by extract's ffmpeg command at most `max_side`
-    px large (0: the display size), one at a time. After iterating, `reader` holds what ffmpeg said on
-    stderr: the exact frame rate and any decoding errors."""
-
-    def __init__(self, movie: Path, info: MovieInfo, max_side: int):
-        self.size = working_size(info, max_side)
-        self.command = decode_command(movie, info, ExtractConfig(max_side=max_side), self.size)
-        self.reader: _StderrReader | None = None
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        width, height = self.size
-        process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE)
-        self.reader = _StderrReader(process.stderr)
-        self.reader.start()
-        try:
-            while (data := _read_exactly(process.stdout, width * height * 3)) is not None:
-                yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
-            process.wait()
-        finally:
-            if process.poll() is None:  # stopped early: do not leave ffmpeg running
-                process.kill()
-                process.wait()
-            self.reader.join()
-            process.stdout.close()
-            process.stderr.close()
-
-
-def reader_problem(reader: _StderrReader) -> str:
-    return reader.errors[-1] if reader.errors else reader.last_line or "no message"

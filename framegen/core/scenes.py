@@ -5,6 +5,10 @@ Reads the frames folder of `extract` and writes two files beside its frames:
                          held frames; all as source frame indices; upstream = the frames manifest
     filter_scores.csv    one row per frame: the scores the decisions were made from
 
+The detectors are small stateful objects fed one frame at a time (PySceneDetect's `process_frame` /
+`post_process`): `SceneDetector` runs them on the PNG folder here and on the decode pipe of
+`interpolate`'s video mode (core/interpolate.py), with the same FilterConfig.
+
 Cuts, default detector `content` (no model weights, a few ms a frame): the cut score of a frame is the
 mean absolute RGB difference (0-255) to the previous frame on a 64-pixel-wide thumbnail. A frame starts
 a new shot when its score is at least `cut_threshold`, at least `cut_ratio` times the mean score of its
@@ -16,7 +20,8 @@ Cuts, `vgg16` (the seed's method): VGG16 feature maps (torchvision, ImageNet wei
 last frame of each 8-frame window; a window whose two maps differ by more than `vgg_threshold` (cosine
 distance) is dropped. Windows overlap by one frame, so no cut can hide between two windows. Shots are the
 runs of kept windows; a cut is only located to its window, and the frames of a dropped window belong to
-no shot. Weights come from torchvision's cache or `--vgg-weights FILE`; there is never a download.
+no shot (so video mode, which must never morph across a cut, takes the content detector only). Weights
+come from torchvision's cache or `--vgg-weights FILE` (core/vgg16.py); there is never a download.
 
 Held frames (either detector): drawings held for 2-3 frames ("on twos", "on threes"). The change score
 of a frame is the HOLD_PIXELS-th largest pixel difference (max over RGB, 0-255) to the previous frame, at
@@ -35,8 +40,9 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterable, Iterator, Literal
 
 import cv2
 import numpy as np
@@ -55,6 +61,7 @@ from framegen.core.manifest import (
     upstream_ref,
     write_manifest,
 )
+from framegen.core.vgg16 import vgg16_features
 from framegen.core.workspace import folder_lock
 
 FILTER_NAME = "filter.json"
@@ -63,8 +70,6 @@ THUMB_WIDTH = 64  # cut scores are computed on thumbnails this wide
 ANALYSIS_SIDE = 320  # held frames are compared at most this large
 HOLD_PIXELS = 16  # a frame "changed" when at least this many pixels differ by hold_threshold or more
 VGG_WINDOW = 8  # frames per window of the vgg16 detector (the seed's)
-VGG_FILE = "vgg16-397923af.pth"  # torchvision's file name for its ImageNet VGG16 weights
-VGG_URL = "https://download.pytorch.org/models/" + VGG_FILE
 VGG_BATCH = 8
 
 
@@ -122,48 +127,191 @@ def filter_frames(folder: Path, config: FilterConfig, overwrite: bool = False) -
     with folder_lock(folder):
         if (folder / FILTER_NAME).exists() and not overwrite:
             raise UsageError(f"{folder}: already filtered ({FILTER_NAME} exists; use --overwrite to redo it)")
-        network = vgg16_features(config.vgg_weights) if config.detector == "vgg16" else None  # may refuse: first
+        detector = SceneDetector(config)  # vgg16 loads its weights here, and may refuse: first
         (folder / FILTER_NAME).unlink(missing_ok=True)
-        cut_scores, changes, vgg_distances = frame_scores(folder, frames, network)
-        ratios = adaptive_ratios(cut_scores, config.ratio_window)
-        if network is None:
-            cut_positions = content_cuts(cut_scores, ratios, config)
-            spans = shot_spans(cut_positions, len(cut_scores))
-        else:
-            spans = vgg_spans(vgg_distances, len(cut_scores), config.vgg_threshold)
-            cut_positions = [start for start, _ in spans[1:]]
-        moved = changes >= config.hold_threshold
-        shots, held_positions = [], []
-        for start, end in spans:
-            timing = shot_timing(moved[start:end])
-            held_positions += [start + p for p in held_in_shot(moved[start:end], timing)]
-            shots.append(
-                Shot(first=frames.frames[start].source_index, last=frames.frames[end - 1].source_index,
-                     frames=end - start, timing=timing)
-            )
-        write_scores(folder / SCORES_NAME, frames, cut_scores, ratios, changes, moved, cut_positions, held_positions)
+        detector.process_frames(same_size_frames(folder, frames), frames.frame_count, "filter")
+        scenes = detector.post_process()
+        write_scores(folder / SCORES_NAME, frames, scenes)
+        source = [frame.source_index for frame in frames.frames]
         manifest = FilterManifest(
             **FilterManifest.header(config.model_dump(mode="json"), upstream_ref(folder, folder / MANIFEST_NAME)),
             detector=config.detector,
             frame_count=frames.frame_count,
-            cuts=[frames.frames[p].source_index for p in cut_positions],
-            shots=shots,
-            held_frames=[frames.frames[p].source_index for p in held_positions],
+            cuts=[source[p] for p in scenes.cuts],
+            shots=[
+                Shot(first=source[start], last=source[end - 1], frames=end - start, timing=timing)
+                for (start, end), timing in zip(scenes.spans, scenes.timings)
+            ],
+            held_frames=[source[p] for p in scenes.held],
             scores_file=SCORES_NAME,
         )
         write_manifest(manifest, folder, FILTER_NAME)
     return manifest
 
 
-def analysis_images(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(thumbnail, working image, the frame) of one frame, all uint8 (h, w, 3) RGB."""
-    h, w = image.shape[:2]
-    thumb = cv2.resize(image, (THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), interpolation=cv2.INTER_AREA)
-    scale = min(1.0, ANALYSIS_SIDE / max(h, w))
-    work = image if scale == 1.0 else cv2.resize(
-        image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-    )
-    return thumb, work, image
+def same_size_frames(folder: Path, frames: FramesManifest) -> Iterator[AnalysisFrame]:
+    """The frames of an extract folder in order, prepared for the detectors on worker threads; InputError
+    at the first frame whose size differs from the frames before it."""
+    shape = None
+    for info, frame in iter_frames(folder, frames.frames, AnalysisFrame.of):
+        if shape is not None and frame.work.shape != shape:
+            raise InputError(f"{folder}: frame {info.file} is not the size of the frames before it")
+        shape = frame.work.shape
+        yield frame
+
+
+# ------------------------------------------------------------------------------------------- detectors
+
+
+@dataclass
+class AnalysisFrame:
+    """One frame as the detectors see it."""
+
+    thumb: np.ndarray  # uint8 (h, THUMB_WIDTH, 3) RGB: for cut scores
+    work: np.ndarray  # uint8 (h, w, 3) RGB, longest side at most ANALYSIS_SIDE: for change scores
+    image: np.ndarray  # uint8 (H, W, 3) RGB, the frame itself: for vgg16
+
+    @classmethod
+    def of(cls, image: np.ndarray) -> "AnalysisFrame":
+        h, w = image.shape[:2]
+        thumb = cv2.resize(image, (THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), interpolation=cv2.INTER_AREA)
+        scale = min(1.0, ANALYSIS_SIDE / max(h, w))
+        work = image if scale == 1.0 else cv2.resize(
+            image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
+        return cls(thumb, work, image)
+
+
+class ContentDetector:
+    """Cut scores (mean absolute RGB difference of the thumbnails of a frame and the previous one) and,
+    once every frame is in, the shots they cut the frames into."""
+
+    def __init__(self, config: FilterConfig):
+        self.config = config
+        self.scores: list[float] = []
+        self.ratios = np.zeros(0, np.float32)  # (N,) each score over its neighbours' mean, set by post_process
+        self._previous: np.ndarray | None = None
+
+    def process_frame(self, frame: AnalysisFrame) -> None:
+        previous, self._previous = self._previous, frame.thumb
+        self.scores.append(0.0 if previous is None else float(cv2.absdiff(frame.thumb, previous).mean()))
+
+    def post_process(self) -> list[tuple[int, int]]:
+        """[start, end) frame positions of the shots."""
+        scores = np.array(self.scores, np.float32)  # (N,)
+        self.ratios = adaptive_ratios(scores, self.config.ratio_window)
+        return shot_spans(content_cuts(scores, self.ratios, self.config), len(scores))
+
+
+class VggDetector:
+    """The seed's detector: VGG16 feature maps of the first and last frame of each VGG_WINDOW-frame
+    window (windows overlap by one frame), fed to the network in batches as the frames come."""
+
+    def __init__(self, config: FilterConfig):
+        self.network = vgg16_features(config.vgg_weights)
+        self.threshold = config.vgg_threshold
+        self.count = 0
+        self._batch: list[np.ndarray] = []
+        self._features: list[np.ndarray] = []  # (VGG_BATCH, D) each, unit length
+        self._last: np.ndarray | None = None  # the latest frame: the end of the last window
+
+    def process_frame(self, frame: AnalysisFrame) -> None:
+        if self.count % (VGG_WINDOW - 1) == 0:  # window w spans positions [7w, 7w + 7]: a window boundary
+            self._add(frame.image)
+            self._last = None
+        else:
+            self._last = frame.image  # the end of the last window if the frames stop here
+        self.count += 1
+
+    def _add(self, image: np.ndarray) -> None:
+        self._batch.append(image)
+        if len(self._batch) == VGG_BATCH:
+            self._features.append(self.network(self._batch))
+            self._batch = []
+
+    def post_process(self) -> list[tuple[int, int]]:
+        """[start, end) frame positions of the runs of kept windows (a dropped window's frames: no shot)."""
+        if self._last is not None:
+            self._add(self._last)
+        if self._batch:
+            self._features.append(self.network(self._batch))
+        features = np.concatenate(self._features)  # (boundaries, D)
+        distances = 1.0 - (features[:-1] * features[1:]).sum(axis=1)  # (windows,) cosine distances
+        return vgg_spans(distances, self.count, self.threshold)
+
+
+class HoldDetector:
+    """Change scores (how much a frame differs from the previous one) and, once the shots are known,
+    their timing and held frames."""
+
+    def __init__(self, config: FilterConfig):
+        self.threshold = config.hold_threshold
+        self.changes: list[float] = []
+        self._previous: np.ndarray | None = None
+
+    def process_frame(self, frame: AnalysisFrame) -> None:
+        previous, self._previous = self._previous, frame.work
+        self.changes.append(0.0 if previous is None else change_score(frame.work, previous))
+
+    def post_process(self, spans: list[tuple[int, int]]) -> tuple[np.ndarray, list[int], list[int]]:
+        """(moved: bool (N,), the timing of each shot, the held frame positions)."""
+        moved = np.array(self.changes, np.float32) >= self.threshold
+        timings, held = [], []
+        for start, end in spans:
+            timings.append(shot_timing(moved[start:end]))
+            held += [start + p for p in held_in_shot(moved[start:end], timings[-1])]
+        return moved, timings, held
+
+
+@dataclass
+class Scenes:
+    """What the detectors found in a run of N frames; positions count from 0 in that run."""
+
+    cut_scores: np.ndarray  # float32 (N,)
+    ratios: np.ndarray  # float32 (N,)
+    changes: np.ndarray  # float32 (N,)
+    moved: np.ndarray  # bool (N,)
+    spans: list[tuple[int, int]]  # [start, end) of each shot
+    timings: list[int]  # of each shot: 1, 2 or 3
+    held: list[int]  # frames that repeat the previous drawing
+
+    @property
+    def cuts(self) -> list[int]:
+        """Positions of the first frame of every shot but the first."""
+        return [start for start, _ in self.spans[1:]]
+
+
+class SceneDetector:
+    """Cuts, shots and held frames of frames fed one at a time (PySceneDetect's `process_frame` /
+    `post_process`), from a folder of PNGs (filter) or a decode pipe (interpolate's video mode)."""
+
+    def __init__(self, config: FilterConfig):
+        self.content = ContentDetector(config)  # its cut scores go into filter_scores.csv with either detector
+        self.vgg = VggDetector(config) if config.detector == "vgg16" else None
+        self.holds = HoldDetector(config)
+
+    def process_frame(self, frame: AnalysisFrame) -> None:
+        for detector in (self.content, self.vgg, self.holds):
+            if detector is not None:
+                detector.process_frame(frame)
+
+    def process_frames(self, frames: Iterable[AnalysisFrame], total: int | None, label: str) -> None:
+        """Feed every frame of `frames`, with a progress bar."""
+        with console.progress(unit="frames") as bar:
+            task = bar.add_task(label, total=total)
+            for frame in frames:
+                self.process_frame(frame)
+                bar.advance(task)
+
+    def post_process(self) -> Scenes:
+        spans = self.content.post_process() if self.vgg is None else self.vgg.post_process()
+        if self.vgg is not None:
+            self.content.post_process()  # the ratios, for the scores file
+        moved, timings, held = self.holds.post_process(spans)
+        return Scenes(
+            cut_scores=np.array(self.content.scores, np.float32), ratios=self.content.ratios,
+            changes=np.array(self.holds.changes, np.float32), moved=moved, spans=spans, timings=timings, held=held,
+        )
 
 
 def change_score(work: np.ndarray, previous: np.ndarray) -> float:
@@ -172,42 +320,6 @@ def change_score(work: np.ndarray, previous: np.ndarray) -> float:
     per_pixel = np.maximum(np.maximum(difference[..., 0], difference[..., 1]), difference[..., 2]).ravel()
     rank = min(HOLD_PIXELS, per_pixel.size)
     return float(np.partition(per_pixel, -rank)[-rank])
-
-
-def frame_scores(
-    folder: Path, frames: FramesManifest, network
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Per frame (first frame 0): the cut score and the change score to the previous frame; with
-    `network`, the vgg16 distances of the windows. One pass; two frames in memory (plus a vgg16 batch)."""
-    n = frames.frame_count
-    cut_scores = np.zeros(n, np.float32)
-    changes = np.zeros(n, np.float32)
-    boundaries = set(range(0, n, VGG_WINDOW - 1)) | {n - 1}  # window w spans [7w, 7w + 7]
-    vgg_inputs, vgg_features = [], []
-    previous = None
-    with console.progress(unit="frames") as bar:
-        task = bar.add_task("filter", total=n)
-        for position, (_, (thumb, work, image)) in enumerate(iter_frames(folder, frames.frames, analysis_images)):
-            if previous is not None:
-                if work.shape != previous[1].shape:
-                    name = frames.frames[position].file
-                    raise InputError(f"{folder}: frame {name} is not the size of the frames before it")
-                cut_scores[position] = cv2.absdiff(thumb, previous[0]).mean()
-                changes[position] = change_score(work, previous[1])
-            previous = (thumb, work)
-            if network is not None and position in boundaries:
-                vgg_inputs.append(image)
-                if len(vgg_inputs) == VGG_BATCH:
-                    vgg_features.append(network(vgg_inputs))
-                    vgg_inputs = []
-            bar.advance(task)
-    if network is None:
-        return cut_scores, changes, None
-    if vgg_inputs:
-        vgg_features.append(network(vgg_inputs))
-    features = np.concatenate(vgg_features)  # (boundaries, D), unit length
-    distances = 1.0 - (features[:-1] * features[1:]).sum(axis=1)
-    return cut_scores, changes, distances
 
 
 def adaptive_ratios(scores: np.ndarray, window: int) -> np.ndarray:
@@ -277,15 +389,16 @@ def held_in_shot(moved: np.ndarray, timing: int) -> list[int]:
     return held
 
 
-def write_scores(path: Path, frames: FramesManifest, cut_scores, ratios, changes, moved, cuts, held) -> None:
-    cut_set, held_set = set(cuts), set(held)
+def write_scores(path: Path, frames: FramesManifest, scenes: Scenes) -> None:
+    cut_set, held_set = set(scenes.cuts), set(scenes.held)
     text = io.StringIO()
     table = csv.writer(text, lineterminator="\n")
     table.writerow(["source_index", "timestamp", "cut_score", "cut_ratio", "change", "moved", "cut", "held"])
     for i, frame in enumerate(frames.frames):
         table.writerow([
-            frame.source_index, f"{frame.timestamp:.6f}", f"{cut_scores[i]:.4f}", f"{min(ratios[i], 1e6):.4f}",
-            f"{changes[i]:.1f}", int(moved[i]), int(i in cut_set), int(i in held_set),
+            frame.source_index, f"{frame.timestamp:.6f}", f"{scenes.cut_scores[i]:.4f}",
+            f"{min(scenes.ratios[i], 1e6):.4f}", f"{scenes.changes[i]:.1f}", int(scenes.moved[i]),
+            int(i in cut_set), int(i in held_set),
         ])
     atomic_write_bytes(path, text.getvalue().encode())
 
@@ -301,52 +414,3 @@ def read_moved(folder: Path, manifest: FilterManifest, frames: FramesManifest) -
     if len(moved) != frames.frame_count:
         raise InputError(f"{path}: {len(moved)} rows for {frames.frame_count} frames; rerun filter with --overwrite")
     return moved
-
-
-def vgg16_weights_path(weights: Path | None) -> Path:
-    """`weights` if given, else torchvision's cached ImageNet VGG16 file; refuse (one line) when absent."""
-    import torch
-
-    if weights is not None:
-        if not Path(weights).is_file():
-            raise InputError(f"{weights}: no such VGG16 weights file")
-        return Path(weights)
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / VGG_FILE
-    if not cached.is_file():
-        raise InputError(
-            f"VGG16 weights not found at {cached}: download {VGG_URL} to that path, or pass --vgg-weights FILE "
-            "(or use the default detector, which needs no weights)"
-        )
-    return cached
-
-
-def vgg16_features(weights: Path | None):
-    """A function: list of uint8 (H, W, 3) RGB frames -> float (N, D) unit-length VGG16 feature maps."""
-    import torch
-    from torchvision.models.vgg import cfgs, make_layers
-
-    path = vgg16_weights_path(weights)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle, zip and torch errors all mean the same to the user
-        raise InputError(f"{path}: not a readable PyTorch weights file ({type(e).__name__})") from None
-    network = make_layers(cfgs["D"])  # VGG16's convolutional part
-    prefix = "features."
-    state = state if isinstance(state, dict) else {}
-    features_state = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
-    try:
-        network.load_state_dict(features_state)
-    except RuntimeError:
-        raise InputError(f"{path}: does not hold torchvision VGG16 weights (features.* tensors)") from None
-    network.eval()
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-
-    def embed(images: list[np.ndarray]) -> np.ndarray:
-        batch = np.stack([cv2.resize(image, (224, 224), interpolation=cv2.INTER_AREA) for image in images])
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(255.0)  # (N, 3, 224, 224) in [0, 1]
-        with torch.inference_mode():
-            maps = network((x - mean) / std).flatten(1)  # (N, 512 * 7 * 7)
-        return torch.nn.functional.normalize(maps, dim=1).numpy()
-
-    return embed

@@ -1,0 +1,65 @@
+"""core/movie.py: the one movie reader of extract and video mode (its CLI behaviour: test_extract.py)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import moving_square_frames, write_video
+
+from framegen.core.errors import InputError
+from framegen.core.movie import MovieReader, probe_movie
+
+
+@pytest.fixture
+def movie(tmp_path):
+    frames = moving_square_frames(30)
+    return write_video(tmp_path / "movie.mp4", frames), frames
+
+
+def test_reads_every_frame_with_its_time(movie):
+    path, source = movie
+    with MovieReader(path, probe_movie(path)) as reader:
+        frames = np.stack(list(reader))  # uint8 (N, H, W, 3) RGB
+    assert frames.shape == source.shape and frames.dtype == np.uint8
+    frames, source = frames.astype(int), source.astype(int)
+    for k in range(29):  # each frame is its own source frame, in order (+ H.264 noise on the texture)
+        assert np.abs(frames[k] - source[k]).mean() < min(6, np.abs(frames[k] - source[k + 1]).mean())
+    assert reader.frames_read == 30 and reader.frame_rate() == 24
+    assert reader.timestamps() == [Fraction(k, 24) for k in range(30)]
+    assert reader.report_warnings() == []
+
+
+def test_scaled_trimmed_and_thinned(movie):
+    path, _ = movie
+    with MovieReader(path, probe_movie(path), max_side=64, start=0.5, end=1.0, every=2) as reader:
+        frames = list(reader)
+    assert [frame.shape for frame in frames] == [(48, 64, 3)] * 6  # frames 12, 14, ..., 22
+    assert reader.timestamps() == [Fraction(k, 24) for k in range(12, 24, 2)]
+
+
+def test_stopping_early_kills_ffmpeg(movie):
+    """A caller that needs no more frames, an error or a Ctrl-C: leaving the block ends ffmpeg, which
+    was blocked writing into the full pipe (30 frames of 36 KiB do not fit a 64 KiB pipe)."""
+    path, _ = movie
+    with pytest.raises(KeyboardInterrupt):
+        with MovieReader(path, probe_movie(path)) as reader:
+            next(iter(reader))
+            raise KeyboardInterrupt
+    assert reader.process.returncode == -9 and reader.frames_read == 1
+    assert reader.process.stdout.closed and not reader.log.is_alive()
+
+
+def test_a_movie_with_no_decodable_frame(tmp_path, movie):
+    path, _ = movie
+    info = probe_movie(path)
+    damaged = tmp_path / "damaged.mp4"
+    data = bytearray(path.read_bytes())
+    mdat = data.index(b"mdat") + 4
+    data[mdat:] = bytes(len(data) - mdat)  # the index stays, every frame's data is zeros
+    damaged.write_bytes(bytes(data))
+    with MovieReader(damaged, info) as reader:
+        assert list(reader) == []
+    with pytest.raises(InputError, match="no frame could be decoded"):
+        reader.check_decoded()
