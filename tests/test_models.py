@@ -6,13 +6,12 @@ import pytest
 import torch
 
 from framegen.core.errors import UsageError
-from framegen.core.losses import AdversarialLoss
+from framegen.core.losses import AdversarialLoss, build_loss
 from framegen.core.models.blocks import SkipLayerExcitation
 from framegen.core.models.mipal import MipalConfig, MipalGenerator
 from framegen.core.models.registry import (
     build_discriminator,
     build_generator,
-    build_loss,
     interpolate_padded,
     resolve_generator_config,
 )
