@@ -55,7 +55,7 @@ def test_same_seed_same_bytes_and_worker_count_does_not_matter(cli):
 def test_more_workers_than_cores_all_start(cli, monkeypatch):
     # The pool starts a process per task only while none is idle; tiny windows finish before the later
     # processes start unless the workers wait for each other (16 workers on 2 cores waited 120 s, then failed).
-    monkeypatch.setattr("framegen.core.synth.WORKER_START_SECONDS", 30)
+    monkeypatch.setattr("framegen.core.synth.writer.WORKER_START_SECONDS", 30)
     one = synth(cli, "one", "--windows", "48", "--seed", "7", "--workers", "1")
     many = synth(cli, "many", "--windows", "48", "--seed", "7", "--workers", "12")
     assert one[0].tobytes() == many[0].tobytes() and one[1].tobytes() == many[1].tobytes()
