@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from framegen.core.dataset import WindowDataset, open_split, to_float
+from framegen.core.convert import windows_to_float
+from framegen.core.dataset import WindowDataset, open_split
 from framegen.core.images import write_png
 from framegen.core.synth import TRAVEL, Scene, SynthConfig, SynthDataset, load_textures
 
@@ -119,7 +120,7 @@ def test_output_is_a_dataset_that_window_dataset_and_synth_dataset_agree_on(cli)
     assert manifest.splits["train"].windows[0].frames == list(range(6))
     item = WindowDataset(Path("ds"), "train")[0]
     assert item.shape == (6, 3, 64, 64) and item.dtype == torch.uint8
-    assert torch.equal(to_float(item) * 255, item.float())  # to_float: the same image in [0, 1]
+    assert torch.equal(windows_to_float(item) * 255, item.float())  # windows_to_float: the same image in [0, 1]
     on_the_fly = SynthDataset(SynthConfig(windows=5, size=64, length=6))
     assert len(on_the_fly) == 5
     assert torch.equal(on_the_fly[1], item)  # scene 1 is the first train window

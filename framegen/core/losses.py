@@ -2,8 +2,9 @@
 
 Each generator arch has a loss module built from its own config (LOSSES, keyed by the arch's name in
 models/registry.py; losses import no model): it reads the dict the generator returns with
-`intermediates=True` and the real frames, and returns its weighted terms by name. The adversarial term is separate (`AdversarialLoss`) because it needs the discriminator, which the
-trainer owns; any arch can switch it on or off (`gan.enabled`).
+`intermediates=True` and the real frames, and returns its weighted terms by name. The adversarial term is
+separate (`AdversarialLoss`) because it needs the discriminator, which the trainer owns; any arch can
+switch it on or off (`gan.enabled`).
 
 The seed's objective (`--arch mipal`), with the default weights:
     1.0 * L1(stage-1, real) + 1.0 * (1 - MS-SSIM(stage-1, real))       stage 1
