@@ -9,8 +9,8 @@ Prints windows/s (and MB/s of the uint8 windows read) for:
 - items:    WindowDataset(augment=True, crop) items, uint8 (T, 3, crop, crop), one thread;
 - loader:   DataLoader(WindowDataset, shuffle, batch, num_workers) over `--epochs` epochs, after a
             warm-up batch (worker start-up not counted): the uint8 batches it delivers. The headline number;
-- loader + to_float: the same, each batch moved to the device (CUDA when there is one, else the CPU)
-            and made float in [0, 1] there by `to_float`, as the trainer's train_step does.
+- loader + windows_to_float: the same, each batch moved to the device (CUDA when there is one, else the CPU)
+            and made float in [0, 1] there by `windows_to_float`, as the trainer's train_step does.
 Issue 2 asks for thousands of windows per second without decoding PNGs.
 """
 
@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from framegen.core.dataset import DatasetWriter, WindowDataset, WindowInfo, to_float
+from framegen.core.convert import windows_to_float
+from framegen.core.dataset import DatasetWriter, WindowDataset, WindowInfo
 
 
 def random_dataset(folder: Path, windows: int, size: int = 256, length: int = 8) -> None:
@@ -65,7 +66,7 @@ def loader_rate(dataset: WindowDataset, batch: int, workers: int, epochs: int,
     for epoch in range(epochs):
         for windows in iterator:  # (B, T, 3, crop, crop) uint8
             if device is not None:
-                windows = to_float(windows.to(device, non_blocking=True))  # float in [0, 1]
+                windows = windows_to_float(windows.to(device, non_blocking=True))  # float in [0, 1]
             count += windows.shape[0]
         if epoch + 1 < epochs:
             iterator = iter(loader)
@@ -98,7 +99,9 @@ def main() -> None:
             f"loader (DataLoader, batch {args.batch}, num_workers={args.workers})": loader_rate(
                 dataset, args.batch, args.workers, args.epochs
             ),
-            f"loader + to_float on {device.type}": loader_rate(dataset, args.batch, args.workers, args.epochs, device),
+            f"loader + windows_to_float on {device.type}": loader_rate(
+                dataset, args.batch, args.workers, args.epochs, device
+            ),
         }
     print(f"{len(dataset)} windows of {dataset.array.shape[1]}x{dataset.array.shape[2]}x{dataset.array.shape[3]}, "
           f"crop {args.crop}:")

@@ -21,13 +21,8 @@ from pathlib import Path
 import cv2
 
 from framegen.core import console
-from framegen.core.synth import (
-    Scene,
-    SynthConfig,
-    available_cores,
-    load_textures,
-    write_synth_dataset,
-)
+from framegen.core.synth import Scene, SynthConfig, load_textures, write_synth_dataset
+from framegen.core.synth.writer import available_cores
 
 
 def render_only(config: SynthConfig, textures: list) -> tuple[float, float]:

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo, to_float
-from framegen.core.losses import AdversarialLoss
-from framegen.core.models.registry import build_discriminator, build_generator, build_loss
+from framegen.core.losses import AdversarialLoss, build_loss
+from framegen.core.models.registry import build_discriminator, build_generator
 from framegen.core.trainer import SeededWindows, TrainConfig, WindowSampler, open_training_data, train
 
 SIZE = 256

@@ -12,7 +12,8 @@ import pytest
 import torch
 from conftest import moving_square_frames, write_video
 
-from framegen.core.dataset import WindowDataset, open_split, square, to_float
+from framegen.core.convert import windows_to_float
+from framegen.core.dataset import WindowDataset, open_split, square
 from framegen.core.images import read_png_fast
 from framegen.core.manifest import read_manifest
 from framegen.core.scenes import FilterManifest
@@ -90,7 +91,7 @@ def test_reads_back_through_the_torch_dataset(cli, tmp_path):
     dataset = WindowDataset(Path("data"), "train", crop=24, augment=True)
     item = dataset[0]
     assert item.shape == (8, 3, 24, 24) and item.dtype == torch.uint8
-    frames = to_float(torch.stack([item, item]))
+    frames = windows_to_float(torch.stack([item, item]))
     assert frames.dtype == torch.float32 and 0 <= frames.min() and frames.max() <= 1
 
 

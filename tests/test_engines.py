@@ -165,3 +165,26 @@ def test_tile_starts_cover_with_overlap():
     assert starts[0] == 0 and starts[-1] == 3840 - 1024
     assert all(b - a <= 1024 - 64 for a, b in zip(starts, starts[1:]))
     assert tile_starts(500, 1024, 64) == [0]
+
+
+def test_model_engine_runs_on_the_device_it_is_given():
+    rng = np.random.default_rng(4)
+    a, b = (rng.integers(0, 256, (40, 70, 4), dtype=np.uint8) for _ in range(2))
+    on_cpu = ModelEngine(Crossfade(), device="cpu")
+    assert on_cpu.device.type == "cpu"
+    expected = BlendEngine().interpolate(a, b, [0.4])
+    assert np.abs(on_cpu.interpolate(a, b, [0.4])[0].astype(int) - expected[0]).max() <= 1
+    assert ModelEngine(Crossfade(), device="auto").device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="no CUDA device"):
+            ModelEngine(Crossfade(), device="cuda")
+        return
+    on_cuda = ModelEngine(Crossfade(), tile_side=32, overlap=8, device="cuda")  # tiled, on the GPU
+    assert on_cuda.device.type == "cuda"
+    assert np.abs(on_cuda.interpolate(a, b, [0.4])[0].astype(int) - expected[0]).max() <= 1
+
+
+def test_model_engine_load_takes_a_device(tmp_path):
+    engine = ModelEngine.load(export_tiny(tmp_path / "export", beats_flow=None).parent, device="cpu")
+    assert engine.device.type == "cpu"
+    assert next(engine.generator.parameters()).device.type == "cpu"

@@ -1,23 +1,26 @@
-"""The seed model's modules: shapes, ranges, any t, the registry, the discriminator, the losses."""
+"""The seed model's modules: shapes, ranges, any t, the registry, the discriminator, the losses; and, for every
+registered arch (timm-style), odd sizes, gradients to every parameter and the export round trip."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from framegen.core.checkpoint import ExportMetadata, export_model, load_exported
 from framegen.core.errors import UsageError
-from framegen.core.losses import AdversarialLoss
+from framegen.core.losses import LOSSES, AdversarialLoss, build_loss
 from framegen.core.models.blocks import SkipLayerExcitation
 from framegen.core.models.mipal import MipalConfig, MipalGenerator
 from framegen.core.models.registry import (
+    ARCHS,
     build_discriminator,
     build_generator,
-    build_loss,
     interpolate_padded,
     resolve_generator_config,
 )
 
 TINY = {"width": 0.125, "refiner_depth": 4}
+SMALL_CONFIGS = {"mipal": TINY}  # every registered arch needs a small config here (the tests below use it)
 
 
 @pytest.fixture
@@ -130,3 +133,47 @@ def test_adversarial_losses_prefer_real_high_scores(kind):
     bad = gan.discriminator(torch.full((4,), -2.0), torch.full((4,), 2.0))
     assert good < bad
     assert gan.generator(torch.full((4,), 1.0)) < gan.generator(torch.full((4,), -1.0))
+
+
+def test_every_arch_has_a_loss_and_a_small_test_config():
+    assert set(ARCHS) == set(LOSSES) == set(SMALL_CONFIGS)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_every_arch_runs_at_odd_sizes(arch):
+    torch.manual_seed(0)
+    generator = build_generator(arch, SMALL_CONFIGS[arch]).eval()
+    for h, w in [(37, 21), (1, 1), (generator.size_multiple + 3, 5)]:
+        frame0, frame1 = torch.rand(2, 3, h, w), torch.rand(2, 3, h, w)
+        with torch.no_grad():
+            frames = interpolate_padded(generator, frame0, frame1, torch.tensor([[0.3, 0.6], [0.1, 0.9]]))
+        assert frames.shape == (2, 2, 3, h, w)
+        assert torch.isfinite(frames).all() and frames.min() >= 0 and frames.max() <= 1
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_every_arch_trains_every_parameter(arch):
+    torch.manual_seed(0)
+    generator = build_generator(arch, SMALL_CONFIGS[arch]).train()
+    loss = build_loss(arch, {})
+    side = max(32, generator.size_multiple)
+    window = torch.rand(2, 4, 3, side, side)  # (B, T, 3, H, W) in [0, 1]
+    times = torch.linspace(0, 1, 4).expand(2, 4)
+    outputs = generator(window[:, 0], window[:, -1], times, window if loss.needs_targets else None,
+                        intermediates=True)
+    sum(loss(outputs, window).values()).backward()
+    untouched = [name for name, p in generator.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not untouched, f"no gradient reaches {untouched}"
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_every_arch_exports_and_loads_to_the_same_output(arch, tmp_path):
+    torch.manual_seed(0)
+    generator = build_generator(arch, SMALL_CONFIGS[arch]).eval()
+    export_model(tmp_path, arch, SMALL_CONFIGS[arch], generator.state_dict(), ExportMetadata())
+    loaded, info = load_exported(tmp_path)
+    assert info.arch == arch
+    frame0, frame1, times = torch.rand(1, 3, 29, 35), torch.rand(1, 3, 29, 35), torch.tensor([[0.25, 0.5]])
+    with torch.no_grad():
+        torch.testing.assert_close(interpolate_padded(loaded, frame0, frame1, times),
+                                   interpolate_padded(generator, frame0, frame1, times), rtol=0, atol=0)

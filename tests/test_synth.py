@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from framegen.core.dataset import WindowDataset, open_split, to_float
+from framegen.core.convert import windows_to_float
+from framegen.core.dataset import WindowDataset, open_split
 from framegen.core.images import write_png
 from framegen.core.synth import TRAVEL, Scene, SynthConfig, SynthDataset, load_textures
 
@@ -55,7 +56,7 @@ def test_same_seed_same_bytes_and_worker_count_does_not_matter(cli):
 def test_more_workers_than_cores_all_start(cli, monkeypatch):
     # The pool starts a process per task only while none is idle; tiny windows finish before the later
     # processes start unless the workers wait for each other (16 workers on 2 cores waited 120 s, then failed).
-    monkeypatch.setattr("framegen.core.synth.WORKER_START_SECONDS", 30)
+    monkeypatch.setattr("framegen.core.synth.writer.WORKER_START_SECONDS", 30)
     one = synth(cli, "one", "--windows", "48", "--seed", "7", "--workers", "1")
     many = synth(cli, "many", "--windows", "48", "--seed", "7", "--workers", "12")
     assert one[0].tobytes() == many[0].tobytes() and one[1].tobytes() == many[1].tobytes()
@@ -119,7 +120,7 @@ def test_output_is_a_dataset_that_window_dataset_and_synth_dataset_agree_on(cli)
     assert manifest.splits["train"].windows[0].frames == list(range(6))
     item = WindowDataset(Path("ds"), "train")[0]
     assert item.shape == (6, 3, 64, 64) and item.dtype == torch.uint8
-    assert torch.equal(to_float(item) * 255, item.float())  # to_float: the same image in [0, 1]
+    assert torch.equal(windows_to_float(item) * 255, item.float())  # windows_to_float: the same image in [0, 1]
     on_the_fly = SynthDataset(SynthConfig(windows=5, size=64, length=6))
     assert len(on_the_fly) == 5
     assert torch.equal(on_the_fly[1], item)  # scene 1 is the first train window

@@ -38,3 +38,12 @@ def resolve_config(
     except ValidationError as e:
         where, what = first_validation_error(e)
         raise UsageError(f"invalid value for {(where or 'config').replace('_', '-')}: {what}") from None
+
+
+def validate_section(cls: type[C], values: dict[str, Any], what: str) -> C:
+    """`cls` from one section of a config (a model's, a loss's); a bad field is a UsageError naming `what`."""
+    try:
+        return cls.model_validate(values)
+    except ValidationError as e:
+        where, message = first_validation_error(e)
+        raise UsageError(f"invalid {what} setting {where or what}: {message}") from None

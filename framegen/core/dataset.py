@@ -19,9 +19,9 @@ per second, memory independent of the dataset's size. Both `build-dataset` (wind
   holds `val_fraction` of the windows; with two shots or more at least one is val, one is train).
 Frames stream through a cache of one window's span: memory does not grow with the movie.
 
-torch is imported only where windows become tensors (`WindowDataset.__getitem__`; `to_float` just calls
-tensor methods): the stages that write datasets (build-dataset, synth) never load it, which saves seconds
-of start-up and about 600 MB.
+torch is imported only where windows become tensors (`WindowDataset.__getitem__`; the conversion to float,
+convert.windows_to_float, just calls tensor methods): the stages that write datasets (build-dataset, synth)
+never load it, which saves seconds of start-up and about 600 MB.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from numpy.lib.format import open_memmap
 from pydantic import BaseModel, ConfigDict, Field
 
 from framegen.core import console
+from framegen.core.convert import windows_to_float as to_float  # noqa: F401  old name (trainer, evaluate)
 from framegen.core.errors import InputError
 from framegen.core.extract import FramesManifest, iter_frames
 from framegen.core.manifest import Manifest, read_manifest, resolve_inside, upstream_ref, write_manifest
@@ -169,7 +170,7 @@ def open_split(folder: Path, split: str) -> tuple[DatasetManifest, np.ndarray]:
 
 
 class WindowDataset:
-    """Windows of one split as uint8 tensors `(T, 3, H, W)`; `to_float` makes them images in [0, 1].
+    """Windows of one split as uint8 tensors `(T, 3, H, W)`; convert.windows_to_float makes them floats in [0, 1].
 
     A map-style torch dataset (all a DataLoader needs is `__len__` and `__getitem__`).
 
@@ -211,11 +212,6 @@ class WindowDataset:
             if torch.rand(()) < 0.5:
                 frames = frames.flip(0)
         return frames
-
-
-def to_float(windows: torch.Tensor) -> torch.Tensor:
-    """uint8 frames (any shape, e.g. a batch (B, T, 3, H, W) of WindowDataset items) -> float32 in [0, 1]."""
-    return windows.float().div_(255.0)
 
 
 class BuildDatasetConfig(BaseModel):

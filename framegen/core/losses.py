@@ -1,9 +1,10 @@
 """Training losses.
 
-Each generator arch has a loss module built from its own config (registry.Arch.loss): it reads the dict
-the generator returns with `intermediates=True` and the real frames, and returns its weighted terms by
-name. The adversarial term is separate (`AdversarialLoss`) because it needs the discriminator, which the
-trainer owns; any arch can switch it on or off (`gan.enabled`).
+Each generator arch has a loss module built from its own config (LOSSES, keyed by the arch's name in
+models/registry.py; losses import no model): it reads the dict the generator returns with
+`intermediates=True` and the real frames, and returns its weighted terms by name. The adversarial term is
+separate (`AdversarialLoss`) because it needs the discriminator, which the trainer owns; any arch can
+switch it on or off (`gan.enabled`).
 
 The seed's objective (`--arch mipal`), with the default weights:
     1.0 * L1(stage-1, real) + 1.0 * (1 - MS-SSIM(stage-1, real))       stage 1
@@ -15,14 +16,15 @@ images in [0, 1] with data_range=1, with as many scales as the crop allows (5 ne
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from framegen.core.config import validate_section
+from framegen.core.errors import UsageError
 from framegen.core.metrics import ms_ssim
-from framegen.core.models.motion import backward_warp, teacher_flows
 
 
 class MipalLossConfig(BaseModel):
@@ -55,53 +57,25 @@ class MipalLoss(nn.Module):
         return terms
 
 
-class MotionLossConfig(BaseModel):
-    """`--arch motion`: L1 + (1 - MS-SSIM) on the frames, plus the distance of the model's flows to teacher
-    flows that see the real in-between (models/motion.py: teacher_flows); no GAN by default (a GAN trades
-    PSNR for texture)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    l1: float = Field(1.0, ge=0)
-    ms_ssim: float = Field(0.5, ge=0)  # weight of (1 - MS-SSIM)
-    flow: float = Field(0.01, ge=0)  # per px of flow error, where the teacher's warp matches the real frame
-    teacher_tolerance: float = Field(0.05, gt=0)  # mean colour error at which a teacher flow counts 1/e
+LOSSES: dict[str, tuple[type[BaseModel], Callable[[BaseModel], nn.Module]]] = {
+    "mipal": (MipalLossConfig, MipalLoss),  # arch name -> (loss config, loss module)
+}
 
 
-class MotionLoss(nn.Module):
-    needs_targets = False
+def loss_spec(arch: str) -> tuple[type[BaseModel], Callable[[BaseModel], nn.Module]]:
+    if arch not in LOSSES:
+        raise UsageError(f"unknown arch {arch!r} (known: {', '.join(sorted(LOSSES))})")
+    return LOSSES[arch]
 
-    def __init__(self, config: MotionLossConfig):
-        super().__init__()
-        self.config = config
 
-    def forward(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor,
-                teacher: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """outputs["frames"], targets: (B, T, 3, H, W) in [0, 1]; the two end frames are inputs, so skipped.
-        teacher: (B, T - 2, 4, H, W) px, teacher_flows(targets) when the loader made it."""
-        c = self.config
-        frames = outputs["frames"][:, 1:-1].float().flatten(0, 1)  # (B*(T-2), 3, H, W) in [0, 1]
-        real = targets[:, 1:-1].flatten(0, 1)
-        terms = {"l1": c.l1 * (frames - real).abs().mean(), "ms_ssim": c.ms_ssim * (1 - ms_ssim(frames, real).mean())}
-        if c.flow > 0:
-            terms["flow"] = c.flow * self.flow_distance(outputs["flows"][:, 1:-1].float(), targets, teacher)
-        return terms
+def resolve_loss_config(arch: str, config: dict) -> dict:
+    """The arch's loss config with its defaults filled in (raises UsageError on a bad field)."""
+    return validate_section(loss_spec(arch)[0], config, f"{arch} loss").model_dump()
 
-    def flow_distance(self, flows: torch.Tensor, window: torch.Tensor,
-                      teacher: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean px distance of the model's F_t->0, F_t->1 (B, T-2, 4, H, W) to the teacher's, each pixel
-        weighted by how well the teacher's own warp reproduces the real frame there (occlusions count little)."""
-        if teacher is None:
-            teacher = teacher_flows(window)
-        teacher = teacher.flatten(0, 1).float()  # (N, 4, H, W) px
-        real = window[:, 1:-1].flatten(0, 1)  # (N, 3, H, W)
-        in_betweens = window.shape[1] - 2
-        warps = [backward_warp(window[:, 0].repeat_interleave(in_betweens, 0), teacher[:, :2]),
-                 backward_warp(window[:, -1].repeat_interleave(in_betweens, 0), teacher[:, 2:])]
-        errors = torch.cat([(warp - real).abs().mean(1, keepdim=True) for warp in warps], 1)  # (N, 2, H, W)
-        weights = torch.exp(-errors / self.config.teacher_tolerance)  # one weight per flow and pixel
-        distance = (flows.flatten(0, 1) - teacher).unflatten(1, (2, 2)).norm(dim=2)  # (N, 2, H, W) px
-        return (weights * distance).mean()
+
+def build_loss(arch: str, config: dict) -> nn.Module:
+    config_class, loss = loss_spec(arch)
+    return loss(validate_section(config_class, config, f"{arch} loss"))
 
 
 class GanConfig(BaseModel):

@@ -54,7 +54,7 @@ from framegen.core.checkpoint import (
 from framegen.core.dataset import WindowDataset, to_float
 from framegen.core.distributed import Distributed, barrier, init_distributed, largest, shutdown
 from framegen.core.errors import InputError, UsageError
-from framegen.core.losses import AdversarialLoss, GanConfig
+from framegen.core.losses import AdversarialLoss, GanConfig, build_loss, resolve_loss_config
 from framegen.core.manifest import (
     Manifest,
     UpstreamRef,
@@ -66,12 +66,10 @@ from framegen.core.metrics import all_metrics
 from framegen.core.models.registry import (
     build_discriminator,
     build_generator,
-    build_loss,
     get_arch,
     interpolate_padded,
     resolve_discriminator_config,
     resolve_generator_config,
-    resolve_loss_config,
 )
 from framegen.core.workspace import stage_output
 
@@ -454,7 +452,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     train_sets, val_sets, dataset_manifests, frame_size = open_training_data(config)
     sampler = WindowSampler([len(d) for d in train_sets], config.mix, config.seed, dist.rank, dist.world_size)
     workers = config.workers
-    training_inputs = get_arch(config.arch).training_inputs
+    training_inputs = None  # no arch has per-window loader inputs any more (the motion arch is retired)
     if workers is None:  # a CPU step takes seconds, loading a window a millisecond; a GPU step, or an arch
         # with per-window training inputs (tens of ms of CPU a window), needs helpers
         busy = device.type == "cuda" or training_inputs is not None

@@ -22,6 +22,9 @@ from typing import Sequence
 import numpy as np
 
 from framegen.core import console
+from framegen.core.convert import image_from_float, image_to_float
+from framegen.core.convert import image_from_float as to_uint8  # noqa: F401  old names: evaluate.py imports
+from framegen.core.convert import image_to_float as to_float  # noqa: F401  them until the merge
 from framegen.core.errors import InputError, UsageError
 
 ENGINE_NAMES = ("auto", "blend", "flow", "model")
@@ -35,8 +38,8 @@ class Engine(ABC):
         """The frames at `times` between image0 (t = 0) and image1 (t = 1), uint8, same shape as the inputs."""
         check_pair(image0, image1)
         times = check_times(times)
-        frames = self.interpolate_float(to_float(image0), to_float(image1), times)
-        return [to_uint8(frame) for frame in frames]
+        frames = self.interpolate_float(image_to_float(image0), image_to_float(image1), times)
+        return [image_from_float(frame) for frame in frames]
 
     @abstractmethod
     def interpolate_float(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> list[np.ndarray]:
@@ -61,23 +64,6 @@ def check_times(times: Sequence[float]) -> list[float]:
     if not all(0.0 < t < 1.0 for t in times):
         raise UsageError(f"times must lie strictly between 0 and 1, got {times}")
     return times
-
-
-def to_float(image: np.ndarray) -> np.ndarray:
-    """uint8 RGB(A) -> float32 (H, W, C) in [0, 1]; RGBA becomes premultiplied RGB + alpha."""
-    x = image.astype(np.float32) * np.float32(1 / 255)
-    if x.shape[2] == 4:
-        x[..., :3] *= x[..., 3:]
-    return x
-
-
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """float32 (H, W, C) in [0, 1] (premultiplied when C = 4) -> uint8 RGB(A)."""
-    if x.shape[2] == 4:
-        alpha = np.clip(x[..., 3:], 0.0, 1.0)
-        rgb = np.where(alpha > 1 / 512, x[..., :3] / np.maximum(alpha, 1 / 512), 0.0)
-        x = np.concatenate([rgb, alpha], axis=2)
-    return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def bundled_weights() -> Path | None:

@@ -13,6 +13,9 @@ generator (the largest in the registry): one call on 512x512 x 2 times peaks 0.8
 model; a 3840x2160 pair in 1024 px tiles with all 6 times per call went past 9.6 GB. See the README for
 the 3840x2160 measurement with these limits.
 
+Device: CUDA when there is one (`device="auto"`), else the CPU; `cpu` or `cuda` to choose. The frames go to
+the device once per pair and come back per in-between.
+
 RGBA: the generator sees 3 channels, so the premultiplied colour and the alpha channel (as a grey image)
 go through it as a batch of two. The same network sees the same motion in both, but nothing forces
 exactly the same warp: where that matters, the `flow` engine moves alpha with the very same flow.
@@ -26,6 +29,8 @@ import numpy as np
 import torch
 
 from framegen.core.checkpoint import ExportedModelInfo, load_exported
+from framegen.core.convert import batch_to_image, image_to_batch
+from framegen.core.distributed import pick_device
 from framegen.core.engines import Engine
 from framegen.core.models.registry import interpolate_padded
 
@@ -38,21 +43,23 @@ class ModelEngine(Engine):
     name = "model"
 
     def __init__(self, generator: torch.nn.Module, info: ExportedModelInfo | None = None,
-                 tile_side: int = TILE_SIDE, overlap: int = OVERLAP):
-        self.generator = generator.eval()
+                 tile_side: int = TILE_SIDE, overlap: int = OVERLAP, device: str = "auto"):
+        self.device = pick_device(device)  # UsageError for `cuda` without one
+        self.generator = generator.eval().to(self.device)
         self.info = info
         self.multiple = int(generator.size_multiple)
         self.tile_side = max(self.multiple, tile_side // self.multiple * self.multiple)
         self.overlap = overlap
 
     @classmethod
-    def load(cls, path: Path) -> ModelEngine:
+    def load(cls, path: Path, device: str = "auto") -> ModelEngine:
         generator, info = load_exported(Path(path))
-        return cls(generator, info)
+        return cls(generator, info, device=device)
 
     def interpolate_float(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> list[np.ndarray]:
         channels = image0.shape[2]
-        batch0, batch1 = to_batch(image0), to_batch(image1)  # (B, 3, H, W) in [0, 1], B = 1 RGB, 2 RGBA
+        # (B, 3, H, W) in [0, 1] on the device, B = 1 for RGB, 2 for RGBA
+        batch0, batch1 = (image_to_batch(image).to(self.device) for image in (image0, image1))
         h, w = image0.shape[:2]
         tile_pixels = min(h, self.tile_side) * min(w, self.tile_side)
         per_call = max(1, PIXEL_TIMES // (tile_pixels * batch0.shape[0]))
@@ -61,7 +68,7 @@ class ModelEngine(Engine):
             for start in range(0, len(times), per_call):
                 chunk = times[start:start + per_call]
                 result = self.tiled(batch0, batch1, chunk)  # (B, k, 3, H, W) in [0, 1]
-                frames += [from_batch(result[:, k], channels) for k in range(len(chunk))]
+                frames += [batch_to_image(result[:, k], channels) for k in range(len(chunk))]
         return frames
 
     def tiled(self, frame0: torch.Tensor, frame1: torch.Tensor, times: list[float]) -> torch.Tensor:
@@ -71,21 +78,21 @@ class ModelEngine(Engine):
         rows, cols = tile_starts(h, self.tile_side, self.overlap), tile_starts(w, self.tile_side, self.overlap)
         if len(rows) == 1 and len(cols) == 1:
             return self.padded(frame0, frame1, times)
-        out = torch.zeros(b, k, 3, h, w)
-        total = torch.zeros(h, w)
+        out = torch.zeros(b, k, 3, h, w, device=frame0.device)
+        total = torch.zeros(h, w, device=frame0.device)
         for top in rows:
             for left in cols:
                 tile = (slice(top, top + self.tile_side), slice(left, left + self.tile_side))
                 result = self.padded(frame0[..., tile[0], tile[1]], frame1[..., tile[0], tile[1]], times)
                 weight = ramp_window(result.shape[-2:], self.overlap, top > 0, top + self.tile_side < h,
-                                     left > 0, left + self.tile_side < w)
+                                     left > 0, left + self.tile_side < w).to(frame0.device)
                 out[..., tile[0], tile[1]] += result * weight
                 total[tile] += weight
         return out / total
 
     def padded(self, frame0: torch.Tensor, frame1: torch.Tensor, times: list[float]) -> torch.Tensor:
         """Run the generator on (B, 3, h, w) frames of any size (padded to its multiple): (B, K, 3, h, w)."""
-        t = torch.tensor(times, dtype=frame0.dtype).expand(frame0.shape[0], -1)  # (B, K) in (0, 1)
+        t = torch.tensor(times, dtype=frame0.dtype, device=frame0.device).expand(frame0.shape[0], -1)  # (B, K)
         return interpolate_padded(self.generator, frame0, frame1, t).clamp(0.0, 1.0)
 
 
@@ -114,19 +121,3 @@ def ramp_window(shape: tuple[int, int], overlap: int, top: bool, bottom: bool, l
         return r
 
     return ramp(h, top, bottom)[:, None] * ramp(w, left, right)[None, :]
-
-
-def to_batch(image: np.ndarray) -> torch.Tensor:
-    """float32 (H, W, 3|4) -> (B, 3, H, W): the RGB image, plus the alpha channel as grey when there is one."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)  # (C, H, W)
-    if x.shape[0] == 3:
-        return x[None]
-    return torch.stack([x[:3], x[3:].expand(3, -1, -1)])
-
-
-def from_batch(frames: torch.Tensor, channels: int) -> np.ndarray:
-    """(B, 3, H, W) -> float32 (H, W, channels): the inverse of to_batch (alpha = the grey image's mean)."""
-    rgb = frames[0]
-    if channels == 4:
-        rgb = torch.cat([rgb, frames[1].mean(dim=0, keepdim=True)])
-    return rgb.permute(1, 2, 0).numpy()
