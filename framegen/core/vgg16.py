@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from framegen.core.convert import images_to_tensor
 from framegen.core.errors import InputError
 
 VGG_FILE = "vgg16-397923af.pth"  # torchvision's file name for its ImageNet VGG16 weights
@@ -58,7 +59,7 @@ def vgg16_features(weights: Path | None):
 
     def embed(images: list[np.ndarray]) -> np.ndarray:
         batch = np.stack([cv2.resize(image, (224, 224), interpolation=cv2.INTER_AREA) for image in images])
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(255.0)  # (N, 3, 224, 224) in [0, 1]
+        x = images_to_tensor(batch)  # (N, 3, 224, 224) in [0, 1]
         with torch.inference_mode():
             maps = network((x - mean) / std).flatten(1)  # (N, 512 * 7 * 7)
         return torch.nn.functional.normalize(maps, dim=1).numpy()
