@@ -16,7 +16,8 @@ from PIL import Image
 
 from framegen.core.checkpoint import load_checkpoint, load_exported, save_checkpoint
 from framegen.core.manifest import sha256_file
-from framegen.core.trainer import TrainConfig, WindowSampler, learning_rate_factor, open_training_data
+from framegen.core.train_config import TrainConfig, learning_rate_factor
+from framegen.core.training_data import WindowSampler, open_training_data
 from window_datasets import make_dataset, tiny_config
 
 FAST = ["--batch-size", "2", "--seed", "1"]
