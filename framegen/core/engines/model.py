@@ -85,9 +85,8 @@ class ModelEngine(Engine):
 
     def padded(self, frame0: torch.Tensor, frame1: torch.Tensor, times: list[float]) -> torch.Tensor:
         """Run the generator on (B, 3, h, w) frames of any size (padded to its multiple): (B, K, 3, h, w)."""
-        device = next(self.generator.parameters(), frame0).device  # a generator being trained may be on a GPU
-        t = torch.tensor(times, dtype=frame0.dtype, device=device).expand(frame0.shape[0], -1)  # (B, K) in (0, 1)
-        return interpolate_padded(self.generator, frame0.to(device), frame1.to(device), t).clamp(0.0, 1.0).cpu()
+        t = torch.tensor(times, dtype=frame0.dtype).expand(frame0.shape[0], -1)  # (B, K) in (0, 1)
+        return interpolate_padded(self.generator, frame0, frame1, t).clamp(0.0, 1.0)
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
