@@ -336,8 +336,8 @@ def test_a_model_that_beats_flow_on_held_out_windows_is_what_auto_picks(cli, fad
     fade = held_out[0].window(0)  # uint8 (T, H, W, 3)
     Image.fromarray(fade[0]).save(tmp_path / "a.png")
     Image.fromarray(fade[-1]).save(tmp_path / "b.png")
-    code, out, err = cli("interpolate", "a.png", "b.png", "--engine", "auto", "--checkpoint", tmp_path / "run" / "export",
-                         "-o", "out.gif")
+    code, out, err = cli("interpolate", "a.png", "b.png", "--engine", "auto", "--checkpoint",
+                         tmp_path / "run" / "export", "-o", "out.gif")
     assert code == 0, err
     assert "(model engine)" in out and "auto uses flow" not in err
 
@@ -353,8 +353,8 @@ def test_a_model_that_lost_to_flow_leaves_auto_on_flow_and_says_why(cli, fade_ar
     frames = moving_square_frames(8, size=(64, 64))
     Image.fromarray(frames[0]).save(tmp_path / "a.png")
     Image.fromarray(frames[7]).save(tmp_path / "b.png")
-    code, out, err = cli("interpolate", "a.png", "b.png", "--engine", "auto", "--checkpoint", tmp_path / "run" / "export",
-                         "-o", "out.gif")
+    code, out, err = cli("interpolate", "a.png", "b.png", "--engine", "auto", "--checkpoint",
+                         tmp_path / "run" / "export", "-o", "out.gif")
     assert code == 0, err
     assert "(flow engine)" in out
     why = [line for line in err.splitlines() if "auto uses flow" in line]

@@ -179,7 +179,8 @@ def score_engine(engine: Engine, window_sets: list[WindowSet], label: str | None
                                                                                                 seconds)
                 if bar is not None:
                     bar.advance(task)
-    groups = {key: GapScores(**{name: a.scores() for name, a in by_gap.items()}) for key, by_gap in accumulators.items()}
+    groups = {key: GapScores(**{name: accumulator.scores() for name, accumulator in by_gap.items()})
+              for key, by_gap in accumulators.items()}
     return EngineScores(groups, sample)
 
 

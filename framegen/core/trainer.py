@@ -1,13 +1,13 @@
 """`framegen train`: one training loop for one process, one GPU or `torchrun` on many.
 
-`train()` reads top to bottom in phases (nanoGPT's train.py), one function each:
-    setup        -> the distributed group from torchrun's env vars, device, precision, seeds   (train, setup)
-    data         -> the datasets' train splits (mixed by weight), their held-out windows       (training_data)
-    models       -> generator + loss, discriminator, optimizers, scalers, EMA, DDP              (training_step)
-    resume       -> every state from RUN/checkpoints/last.pt                         (resume_training)
-    loop         -> train_step in pix2pix order; checkpoints; validation at each epoch's end
-                    (and every `validate_every` steps)                                (training_loop)
-    finish       -> final validation, export (RUN/export/), run manifest (RUN/manifest.json, last)   (finish)
+`train()` reads top to bottom in phases (nanoGPT's train.py), each a function (module):
+    setup    the distributed group from torchrun's env vars, device, precision, seeds    train, setup
+    data     the datasets' train splits (mixed by weight), their held-out windows        open_data (training_data)
+    models   generator + loss, discriminator, optimizers, scalers, EMA, DDP              TrainingModels (training_step)
+    resume   every state from RUN/checkpoints/last.pt                                    resume_training
+    loop     train_step in pix2pix order; checkpoints; validation at each epoch's end    training_loop
+             (and every `validate_every` steps)
+    finish   final validation, export (RUN/export/), run manifest (RUN/manifest.json)    finish
 
 A run folder:
     checkpoints/   step-*.pt (newest `keep`), last.pt, best.pt (framegen.core.checkpoint)
@@ -37,7 +37,8 @@ import torch
 from rich.progress import TextColumn
 
 from framegen.core import console
-from framegen.core.checkpoint import CheckpointSaver, ExportMetadata, export_model, load_checkpoint, restore_rng, rng_state
+from framegen.core.checkpoint import CheckpointSaver, ExportMetadata, export_model, load_checkpoint, restore_rng, \
+    rng_state
 from framegen.core.dataset import to_float
 from framegen.core.distributed import Distributed, barrier, init_distributed, largest, shutdown
 from framegen.core.errors import InputError, UsageError
@@ -158,6 +159,7 @@ def export_run(run: Path) -> tuple[Path, dict[str, Any]]:
         raise InputError(f"{run}: no checkpoint to export (run `framegen train` first)")
     state = load_checkpoint(source)
     config = state["config"]
+    # .get: checkpoints written before validation compared with flow lack these
     measured = {key: state.get(key) for key in ("validation", "flow_validation", "beats_flow", "validation_windows")}
     metadata = ExportMetadata(**measured, recipe={"step": state["step"], "train": config})
     weights = state["ema"] if state["ema"] is not None else state["generator"]
@@ -328,9 +330,9 @@ def finish(session: Session) -> TrainResult:
         arch=session.config.arch, datasets=refs, steps=state.step,
         epochs=round(state.epoch_progress(session.data.steps_per_epoch), 4), world_size=dist.world_size,
         device=str(dist.device), validation=exported["validation"], crossfade=exported["crossfade"],
-        flow=exported["flow_validation"], beats_flow=exported["beats_flow"], exported_step=exported["step"],
+        flow=exported.get("flow_validation"), beats_flow=exported.get("beats_flow"), exported_step=exported["step"],
         export=export_json.relative_to(run).as_posix(),
     )
     write_manifest(manifest, run)
-    return TrainResult(run, True, state.step, exported["validation"], exported["flow_validation"],
-                       exported["crossfade"], exported["beats_flow"], exported["step"], export_json, rate)
+    return TrainResult(run, True, state.step, exported["validation"], exported.get("flow_validation"),
+                       exported["crossfade"], exported.get("beats_flow"), exported["step"], export_json, rate)
