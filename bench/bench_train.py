@@ -4,8 +4,9 @@
     python bench/bench_train.py --quick    # small config only
 
 What it prints, per config:
-- windows/s of a bare training step (G forward, D step on detached fakes, G step), wall clock, all
-  threads, the fastest of a few steps (the machine is shared: the minimum is the least disturbed);
+- windows/s of a bare training step (core.training_step.train_step, the trainer's own step: G forward, D
+  step on detached fakes, G step), wall clock, all threads, the fastest of a few steps (the machine is
+  shared: the minimum is the least disturbed);
 - the overhead of `framegen train` (core.trainer.train: sampler, loader, EMA, progress, loss bookkeeping)
   over that bare loop: the trainer's marginal cost per step, from two runs of different lengths (so
   start-up, validation and export cancel), divided by the bare loop's; target <= 1.1x. Measured in CPU
@@ -16,6 +17,7 @@ What it prints, per config:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -24,10 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo, to_float
-from framegen.core.losses import AdversarialLoss, build_loss
-from framegen.core.models.registry import build_discriminator, build_generator
-from framegen.core.trainer import SeededWindows, TrainConfig, WindowSampler, open_training_data, train
+from framegen.core.convert import windows_to_float
+from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo
+from framegen.core.train_config import TrainConfig
+from framegen.core.trainer import train
+from framegen.core.training_data import SeededWindows, WindowSampler, open_training_data
+from framegen.core.training_step import TrainingModels, train_step
 
 SIZE = 256
 SMALL = {"model": {"width": 0.25, "refiner_depth": 6}, "gan": {"discriminator": {"channels": 16}}}
@@ -62,34 +66,13 @@ def config_for(dataset: Path, overrides: dict, batch: int, steps: int) -> TrainC
 
 
 def bare_step_seconds(config: TrainConfig, batch: torch.Tensor, steps: int, clock) -> list[float]:
-    """Seconds (by `clock`) of each step of the same model and losses in a plain loop (no trainer)."""
+    """Seconds (by `clock`) of each step of the same models and step function in a plain loop (no trainer)."""
     torch.manual_seed(0)
-    generator = build_generator(config.arch, config.model)
-    discriminator = build_discriminator(config.gan.discriminator)
-    criterion, adversarial = build_loss(config.arch, config.loss), AdversarialLoss(config.gan.loss)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.gan.lr, betas=config.betas)
-    b, t = batch.shape[:2]
-    times = torch.linspace(0, 1, t).expand(b, t)
-    frame0, frame1 = batch[:, 0], batch[:, -1]
+    models = TrainingModels(config, torch.device("cpu"))
     durations = []
     for _ in range(steps + 1):  # the first step warms up
         started = clock()
-        outputs = generator(frame0, frame1, times, intermediates=True)
-        scores = discriminator(frame0.repeat(2, 1, 1, 1), frame1.repeat(2, 1, 1, 1), times.repeat(2, 1),
-                               torch.cat([batch, outputs["frames"].detach()]))
-        d_loss = adversarial.discriminator(*scores.chunk(2))
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        discriminator.requires_grad_(False)
-        terms = criterion(outputs, batch)
-        terms["adversarial"] = config.gan.weight * adversarial.generator(discriminator(frame0, frame1, times,
-                                                                                        outputs["frames"]))
-        opt_g.zero_grad()
-        sum(terms.values()).backward()
-        opt_g.step()
-        discriminator.requires_grad_(True)
+        train_step(models, batch, contextlib.nullcontext())
         durations.append(clock() - started)
     return durations[1:]
 
@@ -106,8 +89,8 @@ def loader_windows_per_second(config: TrainConfig) -> float:
     loader = torch.utils.data.DataLoader(SeededWindows(train_sets), batch_size=config.batch_size, sampler=sampler)
     started, count = time.process_time(), 0
     for _ in range(3):
-        for window, _, _ in loader:  # (B, T, 3, H, W) uint8, made float as the trainer does
-            count += to_float(window).shape[0]
+        for window in loader:  # (B, T, 3, H, W) uint8, made float as the trainer does
+            count += windows_to_float(window).shape[0]
     return count / (time.process_time() - started)
 
 
@@ -146,7 +129,7 @@ def main() -> None:
         work = Path(tmp)
         dataset = make_dataset(work / "dataset")
         train_set = open_training_data(config_for(dataset, {}, 1, 1))[0][0]
-        windows = to_float(torch.stack([train_set[i] for i in range(4)]))  # (4, T, 3, H, W) in [0, 1]
+        windows = windows_to_float(torch.stack([train_set[i] for i in range(4)]))  # (4, T, 3, H, W) in [0, 1]
         small = "small (width 0.25, refiner_depth 6)"
         measure_speed(small, config_for(dataset, SMALL, 4, 1), windows, steps=3)
         measure_overhead(small, dataset, SMALL, windows, work, short=2, long=6)

@@ -138,6 +138,13 @@ def test_auto_uses_the_model_only_when_it_beat_flow(tmp_path, monkeypatch):
     assert get_engine("auto").name == "model"
 
 
+def test_auto_says_why_it_stays_on_flow(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(engines, "BUNDLED_WEIGHTS", tmp_path / "no-weights")
+    assert get_engine("auto", export_tiny(tmp_path / "never-compared", beats_flow=None)).name == "flow"
+    why = capsys.readouterr().err.strip().splitlines()
+    assert len(why) == 1 and "auto uses flow" in why[0] and "records no held-out comparison with flow" in why[0]
+
+
 def test_model_engine_runs_an_export_at_odd_sizes(tmp_path):
     engine = get_engine("model", export_tiny(tmp_path / "export", beats_flow=None).parent)
     rng = np.random.default_rng(2)

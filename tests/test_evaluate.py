@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo
-from framegen.core.evaluate import MinterpolateEngine
+from framegen.core.engines.minterpolate import MinterpolateEngine
 from test_engines import export_tiny, textured_square_frames
 
 

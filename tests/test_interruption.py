@@ -26,7 +26,7 @@ from numpy.lib.format import open_memmap
 
 from conftest import REPO, frames_with_other_pixels
 from framegen.cli import run_cli
-from framegen.core import animation, dataset, evaluate, interpolate, scenes
+from framegen.core import animation, dataset, interpolate, scenes, scoring
 from framegen.core.checkpoint import load_checkpoint
 from framegen.core.extract import FramesManifest
 from framegen.core.manifest import read_manifest
@@ -166,7 +166,7 @@ def ctrl_c_in(stage: str) -> Iterator[None]:
         elif stage in ("interpolate", "export-gif"):  # while ffmpeg encodes: after 2 frames went into its pipe
             monkeypatch.setattr(animation, "_checked", interrupt_after_two_frames(animation._checked))
         else:
-            monkeypatch.setattr(evaluate, "all_metrics", interrupt_after(1, evaluate.all_metrics))
+            monkeypatch.setattr(scoring, "all_metrics", interrupt_after(1, scoring.all_metrics))
         yield
 
 

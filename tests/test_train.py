@@ -13,11 +13,19 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from pydantic import BaseModel, ConfigDict
 
+from framegen.core import losses
 from framegen.core.checkpoint import load_checkpoint, load_exported, save_checkpoint
+from framegen.core.engines import get_engine
+from framegen.core.engines.model import ModelEngine
 from framegen.core.manifest import sha256_file
-from framegen.core.trainer import TrainConfig, WindowSampler, learning_rate_factor, open_training_data
-from window_datasets import make_dataset, tiny_config
+from framegen.core.models import registry
+from framegen.core.scoring import open_windows, score_engine
+from framegen.core.train_config import TrainConfig, learning_rate_factor
+from framegen.core.training_data import WindowSampler, open_training_data
+from conftest import moving_square_frames
+from window_datasets import make_dataset, make_fade_dataset, tiny_config
 
 FAST = ["--batch-size", "2", "--seed", "1"]
 
@@ -109,17 +117,6 @@ def test_a_refused_run_leaves_no_run_folder(cli, tmp_path):
     code, _, err = cli("train", tmp_path / "empty", "-o", "run")
     assert code == 3 and "manifest" in err
     assert not (tmp_path / "run").exists()
-
-
-def test_motion_arch_trains_with_its_inputs_made_by_loader_workers(cli, dataset, tmp_path):
-    config = tmp_path / "motion.toml"
-    config.write_text('arch = "motion"\n[model]\nwidth = 8\nrefiner_width = 8\nflow_scales = [4, 2]\n')
-    code, out, err = cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "2", "--workers", "1",
-                         *FAST)
-    assert code == 0, err
-    with open(tmp_path / "run" / "metrics.csv") as f:
-        row = list(csv.DictReader(f))[-1]
-    assert float(row["loss_flow"]) > 0 and float(row["psnr"]) > float(row["crossfade_psnr"])  # teacher term ran
 
 
 def test_resume_is_exact(cli, dataset, config, tmp_path):
@@ -258,3 +255,99 @@ def test_train_mixes_datasets_from_the_cli(cli, config, tmp_path):
     assert code == 0, err
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert len(manifest["datasets"]) == 2 and manifest["parameters"]["mix"] == [0.7, 0.3]
+
+
+# ---------------------------------------------------------------------------------------------- `auto`'s decision
+
+
+class FadeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LearnedFade(torch.nn.Module):
+    """The smallest honest generator: frame0 + a t (frame1 - frame0), one learned number a. Untrained (a = 0)
+    it holds frame 0 for every t; it can learn the cross-fade (a = 1), not motion."""
+
+    size_multiple = 1
+
+    def __init__(self, config: FadeConfig):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, frame0, frame1, times, targets=None, intermediates=False):
+        weight = (self.a * times)[:, :, None, None, None]  # (B, K, 1, 1, 1)
+        frames = frame0[:, None] + weight * (frame1 - frame0)[:, None]  # (B, K, 3, H, W)
+        return {"frames": frames} if intermediates else frames
+
+
+class FadeLoss(torch.nn.Module):
+    needs_targets = False
+
+    def __init__(self, config: FadeConfig):
+        super().__init__()
+
+    def forward(self, outputs, targets):
+        return {"l2": (outputs["frames"] - targets).pow(2).mean()}
+
+
+@pytest.fixture
+def fade_arch(monkeypatch, tmp_path) -> Path:
+    """Registers the test-only arch `fade` and returns a train.toml for it."""
+    monkeypatch.setitem(registry.ARCHS, "fade", registry.Arch("fade", FadeConfig, LearnedFade, adversarial=False))
+    monkeypatch.setitem(losses.LOSSES, "fade", (FadeConfig, FadeLoss))
+    config = tmp_path / "fade.toml"
+    config.write_text('arch = "fade"\nlr = 0.5\nlr_schedule = "cosine"\nema = 0\nsample_windows = 0\n')
+    return config
+
+
+def test_a_model_that_beats_flow_on_held_out_windows_is_what_auto_picks(cli, fade_arch, tmp_path):
+    dataset = make_fade_dataset(tmp_path / "fades", train=16)  # brightness fades: flow warps, a cross-fade is exact
+    code, out, err = cli("train", dataset, "-o", "run", "--config", fade_arch, "--max-steps", "24", *FAST)
+    assert code == 0, err
+    assert "beats flow: --engine auto uses it" in out
+    metadata = json.loads((tmp_path / "run" / "export" / "model.json").read_text())["metadata"]
+    assert metadata["beats_flow"] is True
+    assert metadata["validation_windows"] == [{"dataset": str(dataset), "split": "val", "indices": [0, 1]}]
+
+    # the numbers are the scorer's, on those windows: flow's and the exported model's
+    held_out = [open_windows(dataset, "val", None)]
+    flow = score_engine(get_engine("flow"), held_out).overall.large_gap
+    model = score_engine(get_engine("model", tmp_path / "run" / "export"), held_out).overall.large_gap
+    assert metadata["flow_validation"] == pytest.approx(flow.metrics())
+    assert metadata["validation"] == pytest.approx(model.metrics())
+    untrained = score_engine(ModelEngine(LearnedFade(FadeConfig())), held_out).overall.large_gap
+    assert untrained.psnr < flow.psnr < model.psnr  # training made the difference: untrained, it holds frame 0
+
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [8, 16, 24] and rows[-1]["beats_flow"] == "1"
+    assert len({r["flow_psnr"] for r in rows}) == 1  # flow's score does not change during a run
+
+    fade = held_out[0].window(0)  # uint8 (T, H, W, 3)
+    Image.fromarray(fade[0]).save(tmp_path / "a.png")
+    Image.fromarray(fade[-1]).save(tmp_path / "b.png")
+    code, out, err = cli("interpolate", "a.png", "b.png", "--engine", "auto", "--checkpoint",
+                         tmp_path / "run" / "export", "-o", "out.gif")
+    assert code == 0, err
+    assert "(model engine)" in out and "auto uses flow" not in err
+
+
+def test_a_model_that_lost_to_flow_leaves_auto_on_flow_and_says_why(cli, fade_arch, dataset, tmp_path):
+    # moving squares: a cross-fade cannot follow them, flow can
+    code, out, err = cli("train", dataset, "-o", "run", "--config", fade_arch, "--max-steps", "6", *FAST)
+    assert code == 0, err
+    assert "does not beat flow: --engine auto keeps flow" in out
+    metadata = json.loads((tmp_path / "run" / "export" / "model.json").read_text())["metadata"]
+    assert metadata["beats_flow"] is False and metadata["validation"]["psnr"] < metadata["flow_validation"]["psnr"]
+
+    frames = moving_square_frames(8, size=(64, 64))
+    Image.fromarray(frames[0]).save(tmp_path / "a.png")
+    Image.fromarray(frames[7]).save(tmp_path / "b.png")
+    code, out, err = cli("interpolate", "a.png", "b.png", "--engine", "auto", "--checkpoint",
+                         tmp_path / "run" / "export", "-o", "out.gif")
+    assert code == 0, err
+    assert "(flow engine)" in out
+    why = [line for line in err.splitlines() if "auto uses flow" in line]
+    assert len(why) == 1
+    assert f"{metadata['validation']['psnr']:.2f} dB PSNR against flow's {metadata['flow_validation']['psnr']:.2f} dB" \
+        in why[0] and "2 held-out windows" in why[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from conftest import moving_square_frames
@@ -40,3 +41,22 @@ def tiny_config(folder: Path, extra: str = "") -> Path:
     path = Path(folder) / "train.toml"
     path.write_text(extra + "\n" + TINY_MODEL)
     return path
+
+
+def make_fade_dataset(folder: Path, train: int = 8, val: int = 2, size: int = 64, length: int = 8) -> Path:
+    """A dataset of pure brightness fades: a still textured frame whose brightness changes linearly across
+    the window (up or down). A cross-fade of the end frames is exact; warping them is not."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    blobs = rng.uniform(0, 255, (train + val, 6, 6, 3)).astype(np.float32)
+    stills = [cv2.resize(b, (size, size), interpolation=cv2.INTER_CUBIC) for b in blobs]  # smooth colour blobs
+    writer = DatasetWriter(folder, {"train": train, "val": val}, length, size, size)
+    for i in range(train + val):
+        start, end = rng.uniform(0.15, 1.0, 2)
+        gains = np.linspace(start, end, length, dtype=np.float32)[:, None, None, None]
+        window = np.clip(stills[i] * gains + 0.5, 0, 255).astype(np.uint8)  # (T, H, W, 3)
+        split = "train" if i < train else "val"
+        writer.add(split, window, WindowInfo(shot=f"{split}-fade", frames=list(range(length))))
+    writer.finish(dict(**DatasetManifest.header({"test": True}), kind="movie"))
+    return folder

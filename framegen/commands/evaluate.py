@@ -45,6 +45,7 @@ def run(
     PSNR, SSIM and MS-SSIM per t and overall, and time per frame, for each engine; per dataset when
     several are given. Prints tables and writes a JSON report (per-shot numbers included).
     """
+    from framegen.core.engines import CHECKPOINT_ENGINES
     from framegen.core.evaluate import EvaluateConfig, evaluate, per_t_table, results_table
 
     folders = datasets or [workspace.input_folder(None, "dataset")]
@@ -54,7 +55,7 @@ def run(
         engines = ["blend", "flow", "model"] if checkpoints else None
     flags = dict(engines=engines, checkpoints=checkpoints or None, gif=gif, split=split, max_windows=max_windows)
     settings = resolve_config(EvaluateConfig, flags, config)
-    if settings.checkpoints and not {"model", "auto"} & set(settings.engines):
+    if settings.checkpoints and not set(CHECKPOINT_ENGINES) & set(settings.engines):
         raise UsageError("--checkpoint is for the model and auto engines: add model to --engine")
     report_path = output if output is not None else Path(folders[0]).parent / "evaluation.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)

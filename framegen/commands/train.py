@@ -48,7 +48,7 @@ def run(
         None, "--validate-every", help="Steps between validations besides each epoch's end (long epochs)."),
     keep: Optional[int] = typer.Option(None, "--keep", help="Step checkpoints kept besides last and best (default 3)."),
     workers: Optional[int] = typer.Option(
-        None, "--workers", help="Data-loading processes (default: 0 on CPU, except for --arch motion; up to 8)."),
+        None, "--workers", help="Data-loading processes (default: 0 on CPU, up to 8 on CUDA)."),
     export: bool = typer.Option(False, "--export", help="Only export the run's best checkpoint for inference."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
 ) -> None:
@@ -58,7 +58,8 @@ def run(
     Model sizes, loss weights and the GAN part are set in the --config TOML, e.g. [model] width = 0.25,
     refiner_depth = 6 (a quick CPU model); [loss] ms_ssim = 1.0; [gan] weight = 0.01, loss = "hinge".
     """
-    from framegen.core.trainer import TrainConfig, export_run, metrics_text, saved_config, train
+    from framegen.core.run_log import metrics_text
+    from framegen.core.trainer import TrainConfig, export_run, saved_config, train
 
     run_folder = output if output is not None else default_folder("run")
     if export:
@@ -84,4 +85,7 @@ def run(
                    f"exported step {result.exported_step} to {result.export}")
     if result.validation is not None:
         console.result(f"validation: {metrics_text(result.validation)}")
+        console.result(f"flow:       {metrics_text(result.flow)}")
         console.result(f"cross-fade: {metrics_text(result.crossfade)}")
+        verdict = "beats flow: --engine auto uses it" if result.beats_flow else "does not beat flow: --engine auto keeps flow"
+        console.result(f"the exported model {verdict}")

@@ -172,12 +172,27 @@ class CheckpointSaver:
 # ---------------------------------------------------------------------------------------------- export
 
 
+class HeldOutWindows(BaseModel):
+    """Windows a comparison was measured on: one dataset split's windows, by index."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str  # the dataset folder, as trained on
+    split: str
+    indices: list[int]
+
+
 class ExportMetadata(BaseModel):
+    """What training measured (core/scoring.py, large gap, on the held-out windows) and how it trained.
+
+    `auto` uses the model only when `beats_flow` is true (scoring.beats_flow of these numbers)."""
+
     model_config = ConfigDict(extra="forbid")
 
     validation: dict[str, float] | None = None  # psnr, ssim, ms_ssim of the exported weights
-    flow_validation: dict[str, float] | None = None
-    beats_flow: bool | None = None
+    flow_validation: dict[str, float] | None = None  # the flow engine's on the same windows
+    beats_flow: bool | None = None  # None: never compared (no held-out windows)
+    validation_windows: list[HeldOutWindows] | None = None  # where both were measured
     recipe: dict[str, Any] = Field(default_factory=dict)
 
 

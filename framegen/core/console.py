@@ -29,9 +29,9 @@ def set_verbosity(level: int) -> None:
 
 
 def log(message: str) -> None:
-    """A progress message for the user (stderr); silent with -q."""
+    """A progress message for the user (stderr), one line however long; silent with -q."""
     if _verbosity >= 0:
-        stderr.print(message)
+        stderr.print(message, soft_wrap=True)
 
 
 def debug(message: str) -> None:

@@ -38,7 +38,6 @@ from numpy.lib.format import open_memmap
 from pydantic import BaseModel, ConfigDict, Field
 
 from framegen.core import console
-from framegen.core.convert import windows_to_float as to_float  # noqa: F401  old name (trainer, evaluate)
 from framegen.core.errors import InputError
 from framegen.core.extract import FramesManifest, iter_frames
 from framegen.core.manifest import Manifest, read_manifest, resolve_inside, upstream_ref, write_manifest

@@ -8,9 +8,11 @@ shape. Engines work on float32 (H, W, C) images in [0, 1]. RGBA is interpolated 
 times alpha, then alpha as a 4th channel), so colour and alpha move together and fully transparent pixels
 never bleed their colour into the result; the frames are un-premultiplied at the end.
 
-Names: `blend` (cross-fade), `flow` (classical optical flow, no training), `model` (an exported trained
+Names (ENGINE_NAMES, the one list): `blend` (cross-fade), `flow` (classical optical flow, no training),
+`minterpolate` (ffmpeg's motion-compensated filter, a classical baseline), `model` (an exported trained
 generator), and `auto`: the model when one is given (`checkpoint`) or bundled in framegen/weights/ AND
-its export metadata records that it beat `flow` on held-out real windows (`beats_flow`); else `flow`.
+its export metadata records that it beat `flow` on held-out real windows (`beats_flow`, measured by
+core/scoring.py during training); else `flow`, with one line on stderr saying why.
 """
 
 from __future__ import annotations
@@ -23,11 +25,10 @@ import numpy as np
 
 from framegen.core import console
 from framegen.core.convert import image_from_float, image_to_float
-from framegen.core.convert import image_from_float as to_uint8  # noqa: F401  old names: evaluate.py imports
-from framegen.core.convert import image_to_float as to_float  # noqa: F401  them until the merge
 from framegen.core.errors import InputError, UsageError
 
-ENGINE_NAMES = ("auto", "blend", "flow", "model")
+ENGINE_NAMES = ("auto", "blend", "flow", "minterpolate", "model")
+CHECKPOINT_ENGINES = ("auto", "model")  # the engines that read --checkpoint
 BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"  # framegen/weights/
 
 
@@ -76,7 +77,7 @@ def get_engine(name: str, checkpoint: Path | None = None) -> Engine:
     """The engine called `name` (see ENGINE_NAMES); `checkpoint` is an exported model for `model`/`auto`."""
     if name not in ENGINE_NAMES:
         raise UsageError(f"unknown engine {name!r} (choose from {', '.join(ENGINE_NAMES)})")
-    if checkpoint is not None and name in ("blend", "flow"):
+    if checkpoint is not None and name not in CHECKPOINT_ENGINES:
         raise UsageError(f"--checkpoint is only used by the model and auto engines, not {name!r}")
     if name == "blend":
         from framegen.core.engines.blend import BlendEngine
@@ -86,6 +87,10 @@ def get_engine(name: str, checkpoint: Path | None = None) -> Engine:
         from framegen.core.engines.flow import FlowEngine
 
         return FlowEngine()
+    if name == "minterpolate":
+        from framegen.core.engines.minterpolate import MinterpolateEngine
+
+        return MinterpolateEngine()
     from framegen.core.engines.model import ModelEngine
 
     if name == "model":
@@ -105,9 +110,14 @@ def _auto_engine(checkpoint: Path | None) -> Engine:
     if source is None:
         return FlowEngine()
     engine = ModelEngine.load(source)
-    if engine.info.metadata.beats_flow:
+    metadata = engine.info.metadata
+    if metadata.beats_flow:
         return engine
-    if checkpoint is not None:
-        console.log(f"{checkpoint}: its export does not record beating the flow engine, so auto uses flow "
-                    "(pass --engine model to use it anyway)")
+    if metadata.beats_flow is None or metadata.validation is None or metadata.flow_validation is None:
+        why = "its export records no held-out comparison with flow"
+    else:
+        windows = sum(len(w.indices) for w in metadata.validation_windows or [])
+        why = (f"it scored {metadata.validation['psnr']:.2f} dB PSNR against flow's "
+               f"{metadata.flow_validation['psnr']:.2f} dB on {windows} held-out windows")
+    console.log(f"auto uses flow, not the model in {source}: {why} (--engine model uses it anyway)")
     return FlowEngine()

@@ -1,0 +1,97 @@
+"""The run's one log: metrics.csv, TensorBoard (when installed), console lines and where the sample GIFs
+go, written by rank 0; the running means of the training losses and the training speed, on every process.
+
+metrics.csv has one row per validation: epoch, step, the model's PSNR/SSIM/MS-SSIM on the held-out
+windows (large gap), flow's (flow_*) and the cross-fade's (crossfade_*) beside them, beats_flow, the mean
+training losses since the previous row (loss_*) and windows/s.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from framegen.core import console
+from framegen.core.validation import Validation
+
+
+class RunLog:
+    def __init__(self, run: Path, is_main: bool):
+        self.run, self.is_main = Path(run), is_main
+        self.tensorboard = tensorboard_writer(self.run) if is_main else None
+        self.losses: dict[str, torch.Tensor] = {}  # sums since the last validation
+        self.loss_steps = 0
+        self.train_seconds, self.train_windows = 0.0, 0  # this session's, validation and checkpoints excluded
+
+    def add_step(self, terms: dict[str, torch.Tensor], windows: int, seconds: float) -> None:
+        for name, value in terms.items():
+            self.losses[name] = self.losses.get(name, 0) + value
+        self.loss_steps += 1
+        self.train_windows += windows
+        self.train_seconds += seconds
+
+    def windows_per_second(self) -> float:
+        return self.train_windows / max(self.train_seconds, 1e-9)
+
+    def mean_losses(self) -> dict[str, float]:
+        return {name: float(value) / max(self.loss_steps, 1) for name, value in self.losses.items()}
+
+    def status_text(self) -> str:
+        """Mean losses since the last validation and the training speed."""
+        losses = " ".join(f"{name} {value:.3f}" for name, value in self.mean_losses().items())
+        return f"{losses} | {self.windows_per_second():.2f} windows/s"
+
+    def write_validation(self, step: int, epoch: float, validation: Validation | None) -> None:
+        """Rank 0: one metrics.csv row (and TensorBoard scalars, console lines); every rank: losses reset."""
+        if self.is_main:
+            row: dict[str, Any] = {"epoch": round(epoch, 3), "step": step}
+            if validation is not None:
+                for prefix, metrics in (("", validation.model), ("flow_", validation.flow),
+                                        ("crossfade_", validation.crossfade)):
+                    row |= {f"{prefix}{k}": round(v, 4) for k, v in metrics.items()}
+                row["beats_flow"] = int(validation.beats_flow)
+                console.log(f"step {step} validation: {metrics_text(validation.model)}")
+                console.log(f"{' ' * len(str(step))}        flow: {metrics_text(validation.flow)}")
+                console.log(f"{' ' * len(str(step))}  cross-fade: {metrics_text(validation.crossfade)}")
+            row |= {f"loss_{k}": round(v, 6) for k, v in self.mean_losses().items()}
+            row["windows_per_s"] = round(self.windows_per_second(), 3)
+            append_metrics(self.run / "metrics.csv", row)
+            if self.tensorboard is not None:
+                for name, value in row.items():
+                    self.tensorboard.add_scalar(name, value, step)
+                self.tensorboard.flush()
+        self.losses, self.loss_steps = {}, 0
+
+    def sample_path(self, step: int) -> Path:
+        """Where the sample GIF of the validation at `step` goes (validation.Validator.write_samples)."""
+        return self.run / "samples" / f"step-{step:08d}.gif"
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def tensorboard_writer(run: Path):
+    """A TensorBoard writer into RUN/tensorboard/ when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run / "tensorboard"))
+
+
+def metrics_text(metrics: dict[str, float]) -> str:
+    return f"PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, MS-SSIM {metrics['ms_ssim']:.4f}"
+
+
+def append_metrics(path: Path, row: dict[str, Any]) -> None:
+    """Append one row to metrics.csv (header written with the first row)."""
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)

@@ -1,0 +1,76 @@
+"""The options of a training run (`TrainConfig`) and its learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from framegen.core.errors import UsageError
+from framegen.core.losses import GanConfig, resolve_loss_config
+from framegen.core.models.registry import (
+    get_arch,
+    resolve_discriminator_config,
+    resolve_generator_config,
+)
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a run; saved in every checkpoint and in the run manifest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    datasets: list[str] = Field(default_factory=list)  # dataset folders (absolute paths)
+    mix: list[float] | None = None  # sampling weight of each dataset; None: every window equally likely
+    validate_synthetic: bool = False  # also validate on synthetic datasets (default: movie datasets only)
+    arch: str = "mipal"
+    model: dict[str, Any] = Field(default_factory=dict)  # the arch's generator config
+    loss: dict[str, Any] = Field(default_factory=dict)  # the arch's loss weights
+    gan: GanConfig = Field(default_factory=GanConfig)
+    epochs: int = Field(10, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0)  # stop (validate, export) after this much training time
+    batch_size: int = Field(4, ge=1)  # windows per step per process
+    crop: int | None = Field(None, ge=8)  # random square training crops; None: whole frames
+    lr: float = Field(1e-4, gt=0)  # generator (the discriminator's is gan.lr: TTUR)
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: down to lr / 10 at the run's end
+    warmup_steps: int = Field(0, ge=0)  # linear warm-up of both learning rates from ~0
+    betas: tuple[float, float] = (0.5, 0.999)
+    ema: float = Field(0.999, ge=0, lt=1)  # EMA decay of the generator's weights; 0: off
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    workers: int | None = Field(None, ge=0)  # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
+    checkpoint_every: int = Field(200, ge=1)  # steps
+    validate_every: int | None = Field(None, ge=1)  # steps between validations besides each epoch's end
+    keep: int = Field(3, ge=0)  # step checkpoints kept besides last.pt and best.pt
+    val_windows: int | None = Field(None, ge=1)  # validation windows per dataset, evenly spaced; None: all
+    sample_windows: int = Field(4, ge=0)  # windows in each sample GIF
+
+    @model_validator(mode="after")
+    def _fill_arch_defaults(self) -> "TrainConfig":
+        arch = get_arch(self.arch)
+        self.datasets = [str(Path(d).resolve()) for d in self.datasets]  # a resumed run may start elsewhere
+        self.model = resolve_generator_config(self.arch, self.model)
+        self.loss = resolve_loss_config(self.arch, self.loss)
+        if self.gan.enabled is None:
+            self.gan.enabled = arch.adversarial
+        self.gan.discriminator = resolve_discriminator_config(self.gan.discriminator)
+        if self.mix is not None and len(self.mix) != len(self.datasets):
+            raise UsageError(f"--mix has {len(self.mix)} weights for {len(self.datasets)} datasets")
+        if self.mix is not None and (min(self.mix) < 0 or sum(self.mix) <= 0):
+            raise UsageError("--mix weights must be >= 0 and not all 0")
+        return self
+
+
+def learning_rate_factor(config: TrainConfig, step: int, progress: float) -> float:
+    """nanoGPT's schedule, as a factor of the configured learning rates: linear warm-up over the first
+    `warmup_steps`, then constant, or a cosine from 1 down to 0.1 at progress 1 (the run's last step, or
+    its --max-minutes, whichever comes first)."""
+    if step < config.warmup_steps:
+        return (step + 1) / (config.warmup_steps + 1)
+    if config.lr_schedule == "constant":
+        return 1.0
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
