@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from framegen.core.engines import Engine
+from framegen.core.engines.base import Engine
 
 
 class BlendEngine(Engine):

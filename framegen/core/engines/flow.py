@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from framegen.core.engines import Engine
+from framegen.core.engines.base import Engine
 from framegen.core.motion import DISFlow, motion_at_times, warp
 
 

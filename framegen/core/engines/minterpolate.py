@@ -11,7 +11,7 @@ from fractions import Fraction
 import numpy as np
 
 from framegen.core.convert import image_from_float
-from framegen.core.engines import Engine
+from framegen.core.engines.base import Engine
 from framegen.core.errors import ExternalToolError, InputError
 from framegen.core.ffmpeg import ffmpeg_binary, last_error_line
 

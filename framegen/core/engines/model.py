@@ -31,7 +31,7 @@ import torch
 from framegen.core.checkpoint import ExportedModelInfo, load_exported
 from framegen.core.convert import batch_to_image, image_to_batch
 from framegen.core.distributed import pick_device
-from framegen.core.engines import Engine
+from framegen.core.engines.base import Engine
 from framegen.core.models.registry import interpolate_padded
 
 TILE_SIDE = 768  # px, largest tile side (rounded down to the generator's size_multiple, at least one multiple)
