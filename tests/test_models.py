@@ -20,7 +20,8 @@ from framegen.core.models.registry import (
 )
 
 TINY = {"width": 0.125, "refiner_depth": 4}
-SMALL_CONFIGS = {"mipal": TINY}  # every registered arch needs a small config here (the tests below use it)
+SMALL_CONFIGS = {"mipal": TINY, "rife4": {}, "rife3hd": {"max_depth": 2}}  # every registered arch needs a small
+# config here (the tests below use it; the RIFE networks have the one size their published weights fit)
 
 
 @pytest.fixture

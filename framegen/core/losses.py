@@ -57,8 +57,52 @@ class MipalLoss(nn.Module):
         return terms
 
 
+class RifeLossConfig(BaseModel):
+    """`--arch rife4` / `rife3hd`: L1 + L1 of the Laplacian pyramids (the fine-tuning probe's loss)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    l1: float = Field(1.0, ge=0)
+    laplacian: float = Field(1.0, ge=0)
+    levels: int = Field(5, ge=1, le=8)  # pyramid levels (fewer where the crop is too small)
+
+
+class RifeLoss(nn.Module):
+    needs_targets = False
+
+    def __init__(self, config: RifeLossConfig):
+        super().__init__()
+        self.config = config
+        binomial = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
+        self.register_buffer("kernel", (torch.outer(binomial, binomial) / 256).expand(3, 1, 5, 5).clone(),
+                             persistent=False)  # (3, 1, 5, 5) Gaussian, one per channel
+
+    def forward(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """outputs["frames"], targets: (B, T, 3, H, W) in [0, 1]; the two end frames are inputs, so skipped."""
+        frames = outputs["frames"][:, 1:-1].float().flatten(0, 1)  # (B*(T-2), 3, H, W) in [0, 1]
+        real = targets[:, 1:-1].flatten(0, 1)
+        pyramid_l1 = sum((a - b).abs().mean() for a, b in zip(self.pyramid(frames), self.pyramid(real)))
+        return {"l1": self.config.l1 * (frames - real).abs().mean(), "laplacian": self.config.laplacian * pyramid_l1}
+
+    def pyramid(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Laplacian pyramid of (N, 3, H, W): band-pass levels, finest first, then the low-pass rest."""
+        levels = []
+        for _ in range(self.config.levels - 1):
+            if min(images.shape[-2:]) < 8:
+                break
+            blurred = nn.functional.conv2d(nn.functional.pad(images, (2, 2, 2, 2), mode="reflect"),
+                                           self.kernel.to(images.dtype), groups=3)
+            smaller = blurred[..., ::2, ::2]
+            levels.append(images - nn.functional.interpolate(smaller, size=images.shape[-2:], mode="bilinear",
+                                                             align_corners=False))
+            images = smaller
+        return levels + [images]
+
+
 LOSSES: dict[str, tuple[type[BaseModel], Callable[[BaseModel], nn.Module]]] = {
     "mipal": (MipalLossConfig, MipalLoss),  # arch name -> (loss config, loss module)
+    "rife4": (RifeLossConfig, RifeLoss),
+    "rife3hd": (RifeLossConfig, RifeLoss),
 }
 
 

@@ -24,6 +24,7 @@ from framegen.core.config import validate_section
 from framegen.core.errors import UsageError
 from framegen.core.models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from framegen.core.models.mipal import MipalConfig, MipalGenerator
+from framegen.core.models.rife import Rife3HD, Rife3HDConfig, Rife4, RifeConfig
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Arch:
 
 ARCHS = {
     "mipal": Arch("mipal", MipalConfig, MipalGenerator, adversarial=True),
+    "rife4": Arch("rife4", RifeConfig, Rife4, adversarial=False),
+    "rife3hd": Arch("rife3hd", Rife3HDConfig, Rife3HD, adversarial=False),
 }
 
 
