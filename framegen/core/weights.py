@@ -251,12 +251,12 @@ def load_state_dict(source: Path | io.BytesIO, label: str) -> dict[str, torch.Te
     """A torch.save'd dict of tensors, loaded without running code; InputError otherwise."""
     try:
         state = torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported operand" in str(e):  # not a pickle at all
+    except (pickle.UnpicklingError, KeyError) as e:  # KeyError: torch's legacy reader on a file of text
+        if isinstance(e, KeyError) or "Unsupported operand" in str(e):  # not a pickle at all
             raise InputError(f"{label}: not a torch checkpoint (no pickle inside)") from None
         raise InputError(f"{label}: holds objects other than tensors and plain values; refusing to unpickle it "
                          "(not a RIFE state dict)") from None
-    except (RuntimeError, OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
         raise InputError(f"{label}: truncated or not a torch checkpoint ({str(e).splitlines()[0]})") from None
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InputError(f"{label}: not a state dict of tensors (known layouts: {KNOWN_LAYOUTS})")
