@@ -83,6 +83,14 @@ def test_forward_any_size_zero_pads_right_and_bottom(arch, multiple):
     torch.testing.assert_close(out, padded[..., :37, :50], atol=1e-5, rtol=0)
 
 
+def test_upstream_scale_half_pads_to_twice_the_multiple():
+    network = build_generator("rife4", {"scale": 0.5}).eval()
+    assert network.pad_multiple == 128 and network.scales == [32, 16, 8, 4, 2]
+    frame0, frame1 = smooth_pair(37, 50)
+    with torch.inference_mode():
+        assert network(frame0, frame1, torch.tensor([[0.5]])).shape == (1, 1, 3, 37, 50)
+
+
 def test_rife4_all_times_in_one_call_equal_separate_calls():
     torch.manual_seed(1)
     network = Rife4().eval()

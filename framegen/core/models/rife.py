@@ -42,8 +42,7 @@ TRAINING_ONLY_PREFIXES = ("teacher.", "caltime.", "block_tea.")
 def published_state_dict(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A published `flownet.pkl` state dict as the networks here name it: the `module.` prefix of a
     DataParallel save stripped, training-only tensors (TRAINING_ONLY_PREFIXES) dropped."""
-    stripped = {(name[len("module."):] if name.startswith("module.") else name): tensor
-                for name, tensor in raw.items()}
+    stripped = {name.removeprefix("module."): tensor for name, tensor in raw.items()}
     return {name: tensor for name, tensor in stripped.items() if not name.startswith(TRAINING_ONLY_PREFIXES)}
 
 
