@@ -16,7 +16,7 @@ for rife3hd (1/4 is the reference's midpoint of frame 0 and its own midpoint).
 Speed (256x256, the fastest of --repeats runs taken in turns, torch.set_num_threads(--threads)):
 framegen makes six in-betweens (k/7) in one call, and t = 1/2 alone; the reference rife4 makes the six
 with one call per t, the reference rife3hd one midpoint (framegen's rife3hd makes the six at the
-nearest dyadic times: 11 midpoints at max_depth 4). With --hd: one 1920x1080 in-between with rife4 at
+nearest dyadic times: 17 midpoints at max_depth 5). With --hd: one 1920x1080 in-between with rife4 at
 the upstream scale 0.5 and at scale 1, its time and the process's peak memory so far.
 """
 

@@ -134,7 +134,7 @@ def test_rife3hd_reaches_other_times_by_bisection():
         half = network.midpoint(frame0, frame1)
         quarter = network.midpoint(frame0, half)
         three_eighths = network.midpoint(quarter, half)
-        five_sixteenths = network.midpoint(quarter, three_eighths)  # 0.3 -> 5/16 at max_depth 4
+        five_sixteenths = network.midpoint(quarter, three_eighths)  # 0.3 -> 10/32 = 5/16 at max_depth 5
     assert torch.equal(frames[0, 0], frame0[0]) and torch.equal(frames[0, 3], frame1[0])
     torch.testing.assert_close(frames[0, 2], half[0], atol=1e-5, rtol=0)
     torch.testing.assert_close(frames[0, 1], five_sixteenths[0], atol=1e-5, rtol=0)

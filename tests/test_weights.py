@@ -52,7 +52,7 @@ def test_import_round_trips_to_the_same_network(rife3hd_file, rife3hd_network, f
     folder = weights.import_file(rife3hd_file, "mine")
     assert folder == framegen_home / "weights" / "mine" == weights.installed_weights("mine")
     model, info = load_exported(folder)
-    assert info.arch == "rife3hd" and info.config == {"scale": 1.0, "max_depth": 4}
+    assert info.arch == "rife3hd" and info.config == {"scale": 1.0, "max_depth": 5}
     assert info.metadata.source["sha256"] == hashlib.sha256(rife3hd_file.read_bytes()).hexdigest()
     assert info.metadata.licence is None  # not a published file: its licence is unknown
     frame0, frame1 = torch.rand(2, 1, 3, 32, 48)
