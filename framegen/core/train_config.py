@@ -21,12 +21,14 @@ from framegen.core.training_pairs import TimesMode
 DEFAULT_TIMES: dict[str, TimesMode] = {"mipal": "window", "rife4": "random", "rife3hd": "midpoints"}
 
 # Defaults of a run that starts from published or trained weights (`init`), below the config file and the
-# flags: a low rate, validation at step 0 and often after (early stopping on the held-out shots), EMA, a
-# pull towards the starting weights (L2-SP),
-# 128 px crops (the probe found full frames no better per minute). The README's training section has the measurements.
+# flags: a low rate, validation at step 0 and every 500 steps (early stopping on the held-out shots; a
+# movie's epoch is a few dozen steps, too short to validate after each), EMA, a pull towards the starting
+# weights (L2-SP), 128 px crops (the RIFE probe found full frames no better per minute), one random t per
+# window (the arch's `times`). The README's training section has the measurements.
 FINETUNE_DEFAULTS: dict[str, Any] = {
     "lr": 5e-6, "betas": (0.9, 0.999), "batch_size": 4, "crop": 128, "ema": 0.999, "l2_sp": 0.01,
-    "small_gap": 0.25, "validate_every": 500, "epochs": 1000, "warmup_steps": 100,
+    "small_gap": 0.25, "validate_every": 500, "validate_each_epoch": False, "epochs": 1000,
+    "warmup_steps": 100,
 }
 
 
@@ -62,6 +64,7 @@ class TrainConfig(BaseModel):
     workers: int | None = Field(None, ge=0)  # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
     checkpoint_every: int = Field(200, ge=1)  # steps
     validate_every: int | None = Field(None, ge=1)  # steps between validations besides each epoch's end
+    validate_each_epoch: bool = True  # also validate at each epoch's end (off: every validate_every steps only)
     keep: int = Field(3, ge=0)  # step checkpoints kept besides last.pt and best.pt
     val_windows: int | None = Field(None, ge=1)  # validation windows per dataset, evenly spaced; None: all
     sample_windows: int = Field(4, ge=0)  # windows in each sample GIF

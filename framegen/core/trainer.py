@@ -290,7 +290,8 @@ def training_loop(session: Session) -> None:
 def validate_or_checkpoint(session: Session, epoch_done: bool) -> None:
     """After a step: validation at an epoch's end and every validate_every steps, else a checkpoint now and then."""
     step, config = session.state.step, session.config
-    if epoch_done or (config.validate_every is not None and step % config.validate_every == 0):
+    if (epoch_done and config.validate_each_epoch) or (config.validate_every is not None
+                                                      and step % config.validate_every == 0):
         validate_and_save(session)
     elif step % config.checkpoint_every == 0:
         if session.dist.is_main:
