@@ -81,7 +81,8 @@ def run(
     flags = dict(
         datasets=[str(input_folder(d, "dataset")) for d in datasets] if datasets else None,
         mix=_parse_mix(mix), validate_synthetic=validate_synthetic, epochs=epochs, batch_size=batch_size,
-        device=device, precision=precision, arch=arch, init=init, lr=lr, times=times, seed=seed, max_steps=max_steps, max_minutes=max_minutes,
+        device=device, precision=precision, arch=arch, init=init, lr=lr, times=times, seed=seed,
+        max_steps=max_steps, max_minutes=max_minutes,
         crop=crop, checkpoint_every=checkpoint_every, validate_every=validate_every, keep=keep, workers=workers,
     )
     base = saved_config(run_folder) if resume else None

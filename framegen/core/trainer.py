@@ -336,8 +336,8 @@ def finish(session: Session) -> TrainResult:
     session.log.close()
     rate = session.log.windows_per_second()
     if not dist.is_main:
-        return TrainResult(run, False, state.step, None, None, None, None, None, None, -1, run / "export" / "model.json",
-                           rate)
+        return TrainResult(run, False, state.step, None, None, None, None, None, None, -1,
+                           run / "export" / "model.json", rate)
     export_json, exported = export_run(run)
     refs = [upstream_ref(run, m) for m in session.data.dataset_manifests]
     manifest = RunManifest(
