@@ -31,6 +31,7 @@ from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo
 from framegen.core.train_config import TrainConfig
 from framegen.core.trainer import train
 from framegen.core.training_data import SeededWindows, WindowSampler, open_training_data
+from framegen.core.training_pairs import sample_pairs, step_generator
 from framegen.core.training_step import TrainingModels, train_step
 
 SIZE = 256
@@ -70,9 +71,10 @@ def bare_step_seconds(config: TrainConfig, batch: torch.Tensor, steps: int, cloc
     torch.manual_seed(0)
     models = TrainingModels(config, torch.device("cpu"))
     durations = []
-    for _ in range(steps + 1):  # the first step warms up
+    for step in range(steps + 1):  # the first step warms up
         started = clock()
-        train_step(models, batch, contextlib.nullcontext())
+        pairs = sample_pairs(batch, config.times, config.small_gap, step_generator(config.seed, step))
+        train_step(models, pairs, contextlib.nullcontext())
         durations.append(clock() - started)
     return durations[1:]
 

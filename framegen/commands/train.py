@@ -33,7 +33,16 @@ def run(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in the run folder from its last checkpoint."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default auto)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32 | bf16 | fp16 (default fp32)."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="Generator architecture (default mipal)."),
+    arch: Optional[str] = typer.Option(
+        None, "--arch", help="Generator architecture: mipal (default; learns from scratch), rife4 (RIFE 4.x, any t) "
+        "or rife3hd (RIFE v3.6 HD, midpoints)."),
+    init: Optional[str] = typer.Option(
+        None, "--init", help="Start from these weights: an installed NAME (`framegen weights list`) or an export "
+        "folder, of the same --arch. Fine-tuning defaults apply (low --lr, L2-SP, validation at step 0)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default 1e-4; 5e-6 with --init)."),
+    times: Optional[str] = typer.Option(
+        None, "--times", help="What a step learns from: window | all | random | midpoints (default: mipal window, "
+        "rife4 random, rife3hd midpoints)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (smoke runs)."),
     max_minutes: Optional[float] = typer.Option(
@@ -57,6 +66,8 @@ def run(
     Runs on the CPU, one GPU, or many under `torchrun --nproc-per-node N -m framegen train ...`.
     Model sizes, loss weights and the GAN part are set in the --config TOML, e.g. [model] width = 0.25,
     refiner_depth = 6 (a quick CPU model); [loss] ms_ssim = 1.0; [gan] weight = 0.01, loss = "hinge".
+    Fine-tune published RIFE weights: `framegen weights fetch rife4`, then
+    `framegen train DATA --arch rife4 --init rife4 --max-minutes 15`; recipes/ holds longer runs.
     """
     from framegen.core.run_log import metrics_text
     from framegen.core.trainer import TrainConfig, export_run, saved_config, train
@@ -70,7 +81,8 @@ def run(
     flags = dict(
         datasets=[str(input_folder(d, "dataset")) for d in datasets] if datasets else None,
         mix=_parse_mix(mix), validate_synthetic=validate_synthetic, epochs=epochs, batch_size=batch_size,
-        device=device, precision=precision, arch=arch, seed=seed, max_steps=max_steps, max_minutes=max_minutes,
+        device=device, precision=precision, arch=arch, init=init, lr=lr, times=times, seed=seed,
+        max_steps=max_steps, max_minutes=max_minutes,
         crop=crop, checkpoint_every=checkpoint_every, validate_every=validate_every, keep=keep, workers=workers,
     )
     base = saved_config(run_folder) if resume else None
@@ -87,5 +99,16 @@ def run(
         console.result(f"validation: {metrics_text(result.validation)}")
         console.result(f"flow:       {metrics_text(result.flow)}")
         console.result(f"cross-fade: {metrics_text(result.crossfade)}")
-        verdict = "beats flow: --engine auto uses it" if result.beats_flow else "does not beat flow: --engine auto keeps flow"
-        console.result(f"the exported model {verdict}")
+        if result.init_validation is not None:
+            console.result(f"start ({config.init}): {metrics_text(result.init_validation)}")
+        console.result(f"the exported model {auto_verdict(result.beats_flow, result.beats_init)}")
+
+
+def auto_verdict(beats_flow: bool, beats_init: bool | None) -> str:
+    """What `--engine auto` makes of an export (beats_init is None without --init)."""
+    if not beats_flow:
+        return "does not beat flow: --engine auto keeps flow"
+    if beats_init is False:
+        return "does not beat its starting weights: --engine auto does not use it"
+    return "beats flow: --engine auto uses it" if beats_init is None else \
+        "beats flow and its starting weights: --engine auto uses it"

@@ -78,9 +78,10 @@ class RifeLoss(nn.Module):
                              persistent=False)  # (3, 1, 5, 5) Gaussian, one per channel
 
     def forward(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        """outputs["frames"], targets: (B, T, 3, H, W) in [0, 1]; the two end frames are inputs, so skipped."""
-        frames = outputs["frames"][:, 1:-1].float().flatten(0, 1)  # (B*(T-2), 3, H, W) in [0, 1]
-        real = targets[:, 1:-1].flatten(0, 1)
+        """outputs["frames"], targets: (B, K, 3, H, W) in [0, 1], the frames at the step's times
+        (core/training_pairs.py)."""
+        frames = outputs["frames"].float().flatten(0, 1)  # (B*K, 3, H, W) in [0, 1]
+        real = targets.flatten(0, 1)
         pyramid_l1 = sum((a - b).abs().mean() for a, b in zip(self.pyramid(frames), self.pyramid(real)))
         return {"l1": self.config.l1 * (frames - real).abs().mean(), "laplacian": self.config.laplacian * pyramid_l1}
 
@@ -97,6 +98,20 @@ class RifeLoss(nn.Module):
                                                              align_corners=False))
             images = smaller
         return levels + [images]
+
+
+class L2SP(nn.Module):
+    """The L2-SP regulariser (Li, Grandvalet, Davoine 2018): weight * sum of (w - w_start)^2 over a network's
+    parameters, a pull towards the weights fine-tuning started from (not towards 0, as weight decay)."""
+
+    def __init__(self, start: dict[str, torch.Tensor], weight: float):
+        super().__init__()
+        self.start = {name: tensor.detach().clone() for name, tensor in start.items()}
+        self.weight = weight
+
+    def forward(self, network: nn.Module) -> torch.Tensor:
+        return self.weight * sum((param.float() - self.start[name].to(param.device)).pow(2).sum()
+                                 for name, param in network.named_parameters())
 
 
 LOSSES: dict[str, tuple[type[BaseModel], Callable[[BaseModel], nn.Module]]] = {

@@ -2,8 +2,9 @@
 go, written by rank 0; the running means of the training losses and the training speed, on every process.
 
 metrics.csv has one row per validation: epoch, step, the model's PSNR/SSIM/MS-SSIM on the held-out
-windows (large gap), flow's (flow_*) and the cross-fade's (crossfade_*) beside them, beats_flow, the mean
-training losses since the previous row (loss_*) and windows/s.
+windows (large gap), flow's (flow_*) and the cross-fade's (crossfade_*) beside them, beats_flow, in a run
+with `init` the starting weights' (init_*) and beats_init, the mean training losses since the previous row
+(loss_*) and windows/s.
 """
 
 from __future__ import annotations
@@ -49,13 +50,12 @@ class RunLog:
         if self.is_main:
             row: dict[str, Any] = {"epoch": round(epoch, 3), "step": step}
             if validation is not None:
-                for prefix, metrics in (("", validation.model), ("flow_", validation.flow),
-                                        ("crossfade_", validation.crossfade)):
-                    row |= {f"{prefix}{k}": round(v, 4) for k, v in metrics.items()}
-                row["beats_flow"] = int(validation.beats_flow)
+                row |= validation_columns(validation)
                 console.log(f"step {step} validation: {metrics_text(validation.model)}")
                 console.log(f"{' ' * len(str(step))}        flow: {metrics_text(validation.flow)}")
                 console.log(f"{' ' * len(str(step))}  cross-fade: {metrics_text(validation.crossfade)}")
+                if validation.init is not None:
+                    console.log(f"{' ' * len(str(step))}       start: {metrics_text(validation.init)}")
             row |= {f"loss_{k}": round(v, 6) for k, v in self.mean_losses().items()}
             row["windows_per_s"] = round(self.windows_per_second(), 3)
             append_metrics(self.run / "metrics.csv", row)
@@ -81,6 +81,18 @@ def tensorboard_writer(run: Path):
     except ImportError:
         return None
     return SummaryWriter(str(run / "tensorboard"))
+
+
+def validation_columns(validation: Validation) -> dict[str, Any]:
+    """metrics.csv's columns of one validation: the model's, the baselines' (prefixed), the verdicts."""
+    named = [("", validation.model), ("flow_", validation.flow), ("crossfade_", validation.crossfade)]
+    if validation.init is not None:
+        named.append(("init_", validation.init))
+    row: dict[str, Any] = {f"{prefix}{k}": round(v, 4) for prefix, metrics in named for k, v in metrics.items()}
+    row["beats_flow"] = int(validation.beats_flow)
+    if validation.beats_init is not None:
+        row["beats_init"] = int(validation.beats_init)
+    return row
 
 
 def metrics_text(metrics: dict[str, float]) -> str:

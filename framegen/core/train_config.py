@@ -15,6 +15,21 @@ from framegen.core.models.registry import (
     resolve_discriminator_config,
     resolve_generator_config,
 )
+from framegen.core.training_pairs import TimesMode
+
+# what each arch learns from by default (core/training_pairs.py); rife3hd makes midpoints only
+DEFAULT_TIMES: dict[str, TimesMode] = {"mipal": "window", "rife4": "random", "rife3hd": "midpoints"}
+
+# Defaults of a run that starts from published or trained weights (`init`), below the config file and the
+# flags: a low rate, validation at step 0 and every 500 steps (early stopping on the held-out shots; a
+# movie's epoch is a few dozen steps, too short to validate after each), EMA, a pull towards the starting
+# weights (L2-SP), 128 px crops (the RIFE probe found full frames no better per minute), one random t per
+# window (the arch's `times`). The README's training section has the measurements.
+FINETUNE_DEFAULTS: dict[str, Any] = {
+    "lr": 5e-6, "betas": (0.9, 0.999), "batch_size": 4, "crop": 128, "ema": 0.999, "l2_sp": 0.01,
+    "small_gap": 0.25, "validate_every": 500, "validate_each_epoch": False, "epochs": 1000,
+    "warmup_steps": 100,
+}
 
 
 class TrainConfig(BaseModel):
@@ -26,6 +41,10 @@ class TrainConfig(BaseModel):
     mix: list[float] | None = None  # sampling weight of each dataset; None: every window equally likely
     validate_synthetic: bool = False  # also validate on synthetic datasets (default: movie datasets only)
     arch: str = "mipal"
+    init: str | None = None  # start from these weights: an installed NAME or an export folder (weights.py)
+    times: TimesMode | None = None  # which frames a step learns from (training_pairs.py); None: the arch's
+    small_gap: float = Field(0.25, ge=0, le=1)  # share of (i, i+2) -> i+1 triplets (times "all" / "random")
+    l2_sp: float = Field(0.0, ge=0)  # weight of the L2-SP pull towards the `init` weights (losses.L2SP)
     model: dict[str, Any] = Field(default_factory=dict)  # the arch's generator config
     loss: dict[str, Any] = Field(default_factory=dict)  # the arch's loss weights
     gan: GanConfig = Field(default_factory=GanConfig)
@@ -45,9 +64,18 @@ class TrainConfig(BaseModel):
     workers: int | None = Field(None, ge=0)  # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
     checkpoint_every: int = Field(200, ge=1)  # steps
     validate_every: int | None = Field(None, ge=1)  # steps between validations besides each epoch's end
+    validate_each_epoch: bool = True  # also validate at each epoch's end (off: every validate_every steps only)
     keep: int = Field(3, ge=0)  # step checkpoints kept besides last.pt and best.pt
     val_windows: int | None = Field(None, ge=1)  # validation windows per dataset, evenly spaced; None: all
     sample_windows: int = Field(4, ge=0)  # windows in each sample GIF
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_finetune_defaults(cls, values: Any) -> Any:
+        """A run with `init` takes FINETUNE_DEFAULTS for what neither the config file nor the flags set."""
+        if isinstance(values, dict) and values.get("init") is not None:
+            return {**FINETUNE_DEFAULTS, **values}
+        return values
 
     @model_validator(mode="after")
     def _fill_arch_defaults(self) -> "TrainConfig":
@@ -58,6 +86,13 @@ class TrainConfig(BaseModel):
         if self.gan.enabled is None:
             self.gan.enabled = arch.adversarial
         self.gan.discriminator = resolve_discriminator_config(self.gan.discriminator)
+        if self.times is None:
+            self.times = DEFAULT_TIMES.get(self.arch, "window")
+        if self.arch == "rife3hd" and self.times != "midpoints":
+            raise UsageError(f"--arch rife3hd makes midpoints only: train it with times = \"midpoints\", "
+                             f"not {self.times!r}")
+        if self.l2_sp > 0 and self.init is None:
+            raise UsageError("l2_sp pulls towards the starting weights: it needs --init")
         if self.mix is not None and len(self.mix) != len(self.datasets):
             raise UsageError(f"--mix has {len(self.mix)} weights for {len(self.datasets)} datasets")
         if self.mix is not None and (min(self.mix) < 0 or sum(self.mix) <= 0):

@@ -5,16 +5,18 @@
     data     the datasets' train splits (mixed by weight), their held-out windows        open_data (training_data)
     models   generator + loss, discriminator, optimizers, scalers, EMA, DDP              TrainingModels (training_step)
     resume   every state from RUN/checkpoints/last.pt                                    resume_training
-    loop     train_step in pix2pix order; checkpoints; validation at each epoch's end    training_loop
-             (and every `validate_every` steps)
+    loop     train_step in pix2pix order on the frames training_pairs picks; checkpoints;  training_loop
+             validation at each epoch's end (and every `validate_every` steps; at step 0 too
+             when starting from `init` weights: they are a candidate for `best`)
     finish   final validation, export (RUN/export/), run manifest (RUN/manifest.json)    finish
 
 A run folder:
     checkpoints/   step-*.pt (newest `keep`), last.pt, best.pt (framegen.core.checkpoint)
-    metrics.csv    one row per validation (core/run_log.py): the model beside flow and the cross-fade
+    metrics.csv    one row per validation (core/run_log.py): the model beside flow, the cross-fade and
+                   its starting weights (with --init)
     samples/       step-NNNNNNNN.gif at each validation: windows as rows, columns real | cross-fade | model
     export/        model.safetensors + model.json (what `interpolate --checkpoint` loads), with the held-out
-                   comparison with flow that decides `auto` (core/validation.py)
+                   comparisons with flow and the starting weights that decide `auto` (core/validation.py)
     manifest.json  framegen/run, with references to the datasets' manifests
 
 Resume is exact (with the same number of processes and batch size): the order of windows and each
@@ -46,6 +48,7 @@ from framegen.core.manifest import Manifest, UpstreamRef, upstream_ref, write_ma
 from framegen.core.run_log import RunLog
 from framegen.core.train_config import TrainConfig, learning_rate_factor
 from framegen.core.training_data import TrainingData, open_data
+from framegen.core.training_pairs import sample_pairs, step_generator
 from framegen.core.training_step import TrainingModels, autocast_context, train_step
 from framegen.core.validation import NO_VALIDATION, Validation, Validator
 from framegen.core.workspace import stage_output
@@ -67,6 +70,9 @@ class RunManifest(Manifest):
     crossfade: dict[str, float] | None  # the cross-fade baseline on the same windows
     flow: dict[str, float] | None = None  # the flow engine on the same windows
     beats_flow: bool | None = None  # what `auto` reads from the export
+    init: str | None = None  # the weights it started from (--init)
+    init_validation: dict[str, float] | None = None  # theirs on the same windows
+    beats_init: bool | None = None  # what `auto` reads too, for a fine-tuned export
     exported_step: int
     export: str  # relative path of model.json
 
@@ -80,6 +86,8 @@ class TrainResult:
     flow: dict[str, float] | None  # flow's on the same windows
     crossfade: dict[str, float] | None  # the cross-fade's
     beats_flow: bool | None  # what the export records for `auto`
+    init_validation: dict[str, float] | None  # the starting weights' (--init)
+    beats_init: bool | None  # what the export records for `auto` (--init)
     exported_step: int
     export: Path
     windows_per_second: float
@@ -160,8 +168,9 @@ def export_run(run: Path) -> tuple[Path, dict[str, Any]]:
     state = load_checkpoint(source)
     config = state["config"]
     # .get: checkpoints written before validation compared with flow lack these
-    measured = {key: state.get(key) for key in ("validation", "flow_validation", "beats_flow", "validation_windows")}
-    metadata = ExportMetadata(**measured, recipe={"step": state["step"], "train": config})
+    measured = {key: state.get(key) for key in ("validation", "flow_validation", "beats_flow", "validation_windows",
+                                                "init_validation", "beats_init")}
+    metadata = ExportMetadata(**measured, init=config.get("init"), recipe={"step": state["step"], "train": config})
     weights = state["ema"] if state["ema"] is not None else state["generator"]
     return export_model(Path(run) / "export", state["arch"], config["model"], weights, metadata), state
 
@@ -228,7 +237,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
         total_steps = min(total_steps, config.max_steps)
     saver = CheckpointSaver(checkpoint_folder(run), config.keep) if dist.is_main else None
     session = Session(config, run, dist, amp, data, models, state, RunLog(run, dist.is_main),
-                      Validator(data.val_sets, dist.device), saver, total_steps)
+                      Validator(data.val_sets, dist.device, models.init_generator), saver, total_steps)
     training_loop(session)
     return finish(session)
 
@@ -250,6 +259,8 @@ def training_loop(session: Session) -> None:
     console.log(f"Training {config.arch} on {data.train_windows} windows, {dist.device}, {config.precision}")
     console.log(f"{data.steps_per_epoch} steps/epoch of {config.batch_size} x {dist.world_size} process(es); "
                 f"{session.total_steps - state.step} steps to go")
+    if state.step == 0 and config.init is not None:
+        validate_and_save(session)  # the starting weights: `best` unless training improves on them
     started = time.perf_counter()  # for max_minutes: this session's wall time, validation included
     progress = state.step / session.total_steps  # of the run, for the learning-rate schedule
     with console.progress(TextColumn("{task.fields[status]}"), unit="steps") as bar:
@@ -259,7 +270,9 @@ def training_loop(session: Session) -> None:
             tick = time.perf_counter()
             for window in data.loader:  # uint8 (B, T, 3, H, W)
                 session.models.set_learning_rates(learning_rate_factor(config, state.step, progress))
-                terms = train_step(session.models, windows_to_float(window.to(dist.device, non_blocking=True)), session.amp)
+                window = windows_to_float(window.to(dist.device, non_blocking=True))  # (B, T, 3, H, W) in [0, 1]
+                pairs = sample_pairs(window, config.times, config.small_gap, step_generator(config.seed, state.step))
+                terms = train_step(session.models, pairs, session.amp)
                 session.models.update_ema(state.step)
                 epoch_done = state.advance(data.steps_per_epoch)
                 # loading + step; validation and checkpoints excluded
@@ -277,7 +290,8 @@ def training_loop(session: Session) -> None:
 def validate_or_checkpoint(session: Session, epoch_done: bool) -> None:
     """After a step: validation at an epoch's end and every validate_every steps, else a checkpoint now and then."""
     step, config = session.state.step, session.config
-    if epoch_done or (config.validate_every is not None and step % config.validate_every == 0):
+    if (epoch_done and config.validate_each_epoch) or (config.validate_every is not None
+                                                      and step % config.validate_every == 0):
         validate_and_save(session)
     elif step % config.checkpoint_every == 0:
         if session.dist.is_main:
@@ -322,7 +336,8 @@ def finish(session: Session) -> TrainResult:
     session.log.close()
     rate = session.log.windows_per_second()
     if not dist.is_main:
-        return TrainResult(run, False, state.step, None, None, None, None, -1, run / "export" / "model.json", rate)
+        return TrainResult(run, False, state.step, None, None, None, None, None, None, -1,
+                           run / "export" / "model.json", rate)
     export_json, exported = export_run(run)
     refs = [upstream_ref(run, m) for m in session.data.dataset_manifests]
     manifest = RunManifest(
@@ -330,9 +345,12 @@ def finish(session: Session) -> TrainResult:
         arch=session.config.arch, datasets=refs, steps=state.step,
         epochs=round(state.epoch_progress(session.data.steps_per_epoch), 4), world_size=dist.world_size,
         device=str(dist.device), validation=exported["validation"], crossfade=exported["crossfade"],
-        flow=exported.get("flow_validation"), beats_flow=exported.get("beats_flow"), exported_step=exported["step"],
+        flow=exported.get("flow_validation"), beats_flow=exported.get("beats_flow"), init=session.config.init,
+        init_validation=exported.get("init_validation"), beats_init=exported.get("beats_init"),
+        exported_step=exported["step"],
         export=export_json.relative_to(run).as_posix(),
     )
     write_manifest(manifest, run)
     return TrainResult(run, True, state.step, exported["validation"], exported.get("flow_validation"),
-                       exported["crossfade"], exported.get("beats_flow"), exported["step"], export_json, rate)
+                       exported["crossfade"], exported.get("beats_flow"), exported.get("init_validation"),
+                       exported.get("beats_init"), exported["step"], export_json, rate)

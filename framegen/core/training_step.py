@@ -4,7 +4,12 @@
 optimizers and gradient scalers and the EMA of the generator, with `state_dict()` / `load_state_dict()`:
 what a checkpoint saves and a resumed run loads. `train_step` is one update in pix2pix order for any
 generator of the registry (`forward(frame0, frame1, times, targets, intermediates=True)` and its arch's
-loss); bench/bench_train.py times the same function in a bare loop.
+loss) on the frames core/training_pairs.py picked from a batch of windows; bench/bench_train.py times the
+same function in a bare loop.
+
+A run with `init` starts the generator (and its EMA) from those weights (`load_init`: an installed NAME or
+an export folder, of the same arch, loaded strictly), keeps them as `init_generator` for validation to
+score once, and adds the L2-SP pull towards them when `l2_sp` > 0.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from framegen.core.checkpoint import load_exported
 from framegen.core.distributed import Distributed
 from framegen.core.errors import InputError, UsageError
-from framegen.core.losses import AdversarialLoss, build_loss
+from framegen.core.losses import L2SP, AdversarialLoss, build_loss
 from framegen.core.models.registry import build_discriminator, build_generator
 from framegen.core.train_config import TrainConfig
+from framegen.core.training_pairs import TrainingPairs
+from framegen.core.weights import resolve_export
 
 
 class EMA:
@@ -43,7 +51,11 @@ class TrainingModels:
     """Generator + loss, discriminator + adversarial loss (GAN part on), optimizers, scalers, EMA."""
 
     def __init__(self, config: TrainConfig, device: torch.device, frame_size: tuple[int, int] | None = None):
-        self.generator = build_generator(config.arch, config.model).to(device)
+        self.generator = build_generator(config.arch, config.model)
+        self.init_generator = load_init(config, self.generator) if config.init is not None else None
+        self.generator.to(device)
+        self.regulariser = L2SP({k: v.to(device) for k, v in self.init_generator.state_dict().items()}, config.l2_sp) \
+            if self.init_generator is not None and config.l2_sp > 0 else None
         if frame_size is not None:
             check_frame_size(frame_size, self.generator.size_multiple)
         self.criterion = build_loss(config.arch, config.loss)
@@ -115,6 +127,19 @@ class TrainingModels:
             self.ema.model.load_state_dict(state["ema"] if state["ema"] is not None else state["generator"])
 
 
+def load_init(config: TrainConfig, generator: torch.nn.Module) -> torch.nn.Module:
+    """Load the `init` weights strictly into `generator`; return a frozen copy of them (eval mode, CPU)."""
+    start, info = load_exported(resolve_export(config.init))
+    if info.arch != config.arch:
+        raise UsageError(f"--init {config.init}: weights of arch {info.arch!r}; train them with --arch {info.arch}")
+    try:
+        generator.load_state_dict(start.state_dict(), strict=True)
+    except RuntimeError as e:
+        raise InputError(f"--init {config.init}: weights do not fit the {config.arch} model config "
+                         f"({str(e).splitlines()[0]})") from None
+    return start.requires_grad_(False)
+
+
 def check_frame_size(size: tuple[int, int], size_multiple: int) -> None:
     h, w = size
     if h % size_multiple or w % size_multiple:
@@ -130,28 +155,25 @@ def autocast_context(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
-def window_times(batch: int, length: int, device: torch.device) -> torch.Tensor:
-    """(batch, length) times k / (length - 1), k = 0 .. length - 1: every frame of a window."""
-    return torch.linspace(0, 1, length, device=device).expand(batch, length)
-
-
-def train_step(models: TrainingModels, window: torch.Tensor, amp) -> dict[str, torch.Tensor]:
+def train_step(models: TrainingModels, pairs: TrainingPairs, amp) -> dict[str, torch.Tensor]:
     """One step in pix2pix order: the discriminator on detached fakes, then the generator.
 
-    window: (B, T, 3, H, W) float in [0, 1] on the models' device; `amp`: an autocast context or a null one.
-    Returns the detached loss terms: "g" (the generator's total), its arch's terms, "d" with the GAN part.
+    pairs: inputs, times and targets on the models' device (training_pairs.sample_pairs); `amp`: an
+    autocast context or a null one. Returns the detached loss terms: "g" (the generator's total), its
+    arch's terms, "l2_sp" with a regulariser, "d" with the GAN part.
     """
-    frame0, frame1 = window[:, 0], window[:, -1]  # (B, 3, H, W) each
-    times = window_times(window.shape[0], window.shape[1], window.device)  # (B, T)
+    frame0, frame1, times, window = pairs.frame0, pairs.frame1, pairs.times, pairs.targets
     with amp:
         outputs = models.step_generator(frame0, frame1, times, window if models.criterion.needs_targets else None,
                                         intermediates=True)
-    fake = outputs["frames"]  # (B, T, 3, H, W) in [0, 1]
+    fake = outputs["frames"]  # (B, K, 3, H, W) in [0, 1]
     terms: dict[str, torch.Tensor] = {}
     if models.discriminator is not None:
         terms["d"] = discriminator_step(models, frame0, frame1, times, window, fake.detach(), amp)
     with amp:
         g_terms = models.criterion(outputs, window)
+        if models.regulariser is not None:
+            g_terms["l2_sp"] = models.regulariser(models.generator)
         if models.discriminator is not None:  # the raw module: no gradient sync for a discriminator it does not train
             g_terms["adversarial"] = models.gan_weight * models.adversarial.generator(
                 models.discriminator(frame0, frame1, times, fake))

@@ -1,9 +1,10 @@
-"""Training validation: the model being trained scored by core/scoring.py beside `flow` and the cross-fade.
+"""Training validation: the model being trained scored by core/scoring.py beside `flow`, the cross-fade and,
+in a run that started from published or trained weights (`init`), those starting weights.
 
 Every validation scores the model (the EMA generator when EMA is on, wrapped as a `model` engine) on the
 held-out windows, both gaps; the large gap's means are what the run reports, what picks the best
-checkpoint, and what decides `beats_flow` (scoring.beats_flow) for the export. `flow`'s and the
-cross-fade's scores do not change during a run: they are computed once, at the first validation.
+checkpoint, and what decides `beats_flow` and `beats_init` (scoring.beats_flow's rule) for the export.
+The baselines' scores do not change during a run: they are computed once, at the first validation.
 """
 
 from __future__ import annotations
@@ -33,23 +34,27 @@ class Validation:
     crossfade: dict[str, float]
     beats_flow: bool
     windows: list[dict]  # WindowSet.reference() of each held-out set
+    init: dict[str, float] | None = None  # the starting weights' (a run with `init`)
+    beats_init: bool | None = None
 
     def checkpoint_fields(self) -> dict:
         """The checkpoint's validation entries (plain values)."""
         return {"validation": self.model, "flow_validation": self.flow, "crossfade": self.crossfade,
-                "beats_flow": self.beats_flow, "validation_windows": self.windows}
+                "beats_flow": self.beats_flow, "validation_windows": self.windows,
+                "init_validation": self.init, "beats_init": self.beats_init}
 
 
 NO_VALIDATION = {"validation": None, "flow_validation": None, "crossfade": None, "beats_flow": None,
-                 "validation_windows": None}
+                 "validation_windows": None, "init_validation": None, "beats_init": None}
 
 
 class Validator:
-    """Scores a generator on the held-out windows; `flow` and the cross-fade once per run."""
+    """Scores a generator on the held-out windows; `flow`, the cross-fade and the starting weights once per run."""
 
-    def __init__(self, val_sets: list[WindowSet], device: torch.device):
+    def __init__(self, val_sets: list[WindowSet], device: torch.device, init_generator: torch.nn.Module | None = None):
         self.val_sets = val_sets
         self.device = device  # the model is scored where it trains
+        self.init_generator = init_generator  # the weights a fine-tuning run started from, or None
         self.baselines: dict[str, Scores] | None = None
 
     def validate(self, generator: torch.nn.Module) -> Validation | None:
@@ -58,10 +63,13 @@ class Validator:
             return None
         if self.baselines is None:
             self.baselines = {name: self.large_gap(get_engine(name)) for name in ("flow", "blend")}
+            if self.init_generator is not None:
+                self.baselines["init"] = self.large_gap(ModelEngine(self.init_generator, device=self.device.type))
         model = self.large_gap(ModelEngine(generator, device=self.device.type))
-        flow = self.baselines["flow"]
+        flow, init = self.baselines["flow"], self.baselines.get("init")
         return Validation(model.metrics(), flow.metrics(), self.baselines["blend"].metrics(), beats_flow(model, flow),
-                          [s.reference() for s in self.val_sets])
+                          [s.reference() for s in self.val_sets], init.metrics() if init is not None else None,
+                          beats_flow(model, init) if init is not None else None)  # the same rule as for flow
 
     def large_gap(self, engine: Engine) -> Scores:
         return score_engine(engine, self.val_sets).overall.large_gap
