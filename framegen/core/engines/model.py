@@ -37,6 +37,13 @@ from framegen.core.models.registry import interpolate_padded
 TILE_SIDE = 768  # px, largest tile side (rounded down to the generator's size_multiple, at least one multiple)
 OVERLAP = 64  # px of overlap between neighbouring tiles
 PIXEL_TIMES = 512 * 512 * 2  # pixels x in-betweens per generator call (at least one in-between)
+# The RIFE networks need less memory per pixel x in-between than mipal (rife4 at scale 1: about 0.7 KB;
+# 512x512 x 6 times peaked 1.1 GB above the loaded model), so a call may hold more: all six in-betweens
+# of a 512x512 tile in one pass, the t-independent part (features, coarsest inputs) made once.
+ARCH_PIXEL_TIMES = {"rife4": 2**21}
+# rife3hd shares the bisection midpoints between all the times of one call: its times are never split
+# (memory grows with the widest bisection level, bounded by its tiles: 1.6 GB for six k/7 at 512x512).
+UNSPLIT_TIMES = ("rife3hd",)
 
 
 class ModelEngine(Engine):
@@ -61,8 +68,7 @@ class ModelEngine(Engine):
         # (B, 3, H, W) in [0, 1] on the device, B = 1 for RGB, 2 for RGBA
         batch0, batch1 = (image_to_batch(image).to(self.device) for image in (image0, image1))
         h, w = image0.shape[:2]
-        tile_pixels = min(h, self.tile_side) * min(w, self.tile_side)
-        per_call = max(1, PIXEL_TIMES // (tile_pixels * batch0.shape[0]))
+        per_call = self.times_per_call(min(h, self.tile_side) * min(w, self.tile_side) * batch0.shape[0], len(times))
         frames = []
         with torch.inference_mode():
             for start in range(0, len(times), per_call):
@@ -70,6 +76,13 @@ class ModelEngine(Engine):
                 result = self.tiled(batch0, batch1, chunk)  # (B, k, 3, H, W) in [0, 1]
                 frames += [batch_to_image(result[:, k], channels) for k in range(len(chunk))]
         return frames
+
+    def times_per_call(self, tile_pixels: int, count: int) -> int:
+        """How many of `count` in-betweens one generator call makes on a tile of `tile_pixels` (x batch)."""
+        arch = self.info.arch if self.info is not None else None
+        if arch in UNSPLIT_TIMES:
+            return count
+        return max(1, ARCH_PIXEL_TIMES.get(arch, PIXEL_TIMES) // tile_pixels)
 
     def tiled(self, frame0: torch.Tensor, frame1: torch.Tensor, times: list[float]) -> torch.Tensor:
         """Run the generator over overlapping tiles and blend them: (B, 3, H, W) x2 -> (B, K, 3, H, W)."""
