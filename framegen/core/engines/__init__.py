@@ -35,8 +35,11 @@ if TYPE_CHECKING:  # torch-free until a model engine is asked for: blend and flo
 ENGINE_NAMES = ("auto", "blend", "flow", "minterpolate", "model")
 CHECKPOINT_ENGINES = ("auto", "model")  # the engines that read --checkpoint
 BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"  # framegen/weights/
-# Installed weights `auto` takes when no trained export qualifies, best first. rife3hd scored higher on
-# the sample movie's held-out shots (README, Measured) but is several times slower for many in-betweens.
+# Installed weights `auto` takes when no trained export qualifies, best first. On the sample movie's
+# held-out shots (README, Measured) rife3hd scored 27.50 / 36.60 dB (large / small gap) against rife4's
+# 27.28 / 35.90 and was the only one ahead of flow on both shots' large gap (rife4 lost warpcube's by
+# 0.6 dB); it costs about 5x rife4's time for six in-betweens (17 midpoints at 256x256, bench_engines.py).
+# Quality first: the default is for best in-betweens; `--checkpoint rife4` picks the faster one.
 AUTO_WEIGHTS = ("rife3hd", "rife4")
 
 
