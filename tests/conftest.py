@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from framegen.cli import run_cli
+from framegen.core import console
 from framegen.core.ffmpeg import ffmpeg_binary
 from framegen.core.images import read_png_fast
 
@@ -22,6 +23,7 @@ def _isolated_workspace(tmp_path, monkeypatch):
     """Every test runs in its own folder, so the default workspace `./framegen-work` is private to it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FRAMEGEN_WORKSPACE", raising=False)
+    console.set_verbosity(0)  # an in-process `cli("-q", ...)` of an earlier test leaves it at -1
 
 
 @pytest.fixture(autouse=True)

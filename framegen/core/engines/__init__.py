@@ -17,7 +17,8 @@ a trained export, a training run folder, or installed published weights by NAME,
    when it was fine-tuned from published weights (`init`), that it beat those too (`beats_init`);
 2. installed RIFE weights, AUTO_WEIGHTS in order (rife3hd before rife4, see the README's Measured section);
 3. `flow`.
-Whatever it picks, one line on stderr says what and why.
+Whatever it picks over flow or skips, one line on stderr says what and why (with nothing to pick
+or skip, `flow` is the plain default and says so with -v only).
 """
 
 from __future__ import annotations
@@ -102,9 +103,11 @@ def auto_engine(trained: Path | None, device: str) -> Engine:
                         f": no trained model that beat flow was given, and {name} comes first of "
                         f"{', '.join(AUTO_WEIGHTS)}"))
             return ModelEngine.load(folder, device=device)
-    console.log(f"auto uses flow, {skipped}" if skipped else
-                f"auto uses flow: no trained model given and no RIFE weights installed "
-                f"(`framegen weights fetch {AUTO_WEIGHTS[-1]}` installs some)")
+    if skipped:
+        console.log(f"auto uses flow, {skipped}")
+    else:  # nothing to pick or skip: flow is simply the default (said with -v only)
+        console.debug(f"auto uses flow: no trained model given and no RIFE weights installed "
+                      f"(`framegen weights fetch {AUTO_WEIGHTS[-1]}` installs some)")
     return FlowEngine()
 
 
