@@ -39,8 +39,9 @@ BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"  # framegen/we
 # Installed weights `auto` takes when no trained export qualifies, best first. On the sample movie's
 # held-out shots (README, Measured) rife3hd scored 27.50 / 36.60 dB (large / small gap) against rife4's
 # 27.28 / 35.90 and was the only one ahead of flow on both shots' large gap (rife4 lost warpcube's by
-# 0.6 dB); it costs about 5x rife4's time for six in-betweens (17 midpoints at 256x256, bench_engines.py).
-# Quality first: the default is for best in-betweens; `--checkpoint rife4` picks the faster one.
+# 0.6 dB); it costs about 6.7x rife4's time for six in-betweens (17 midpoints: 1.75 s at 256x256 against
+# 0.26 s, bench_engines.py).
+# Quality first: the default is for the best in-betweens; `--engine model --checkpoint rife4` is the faster.
 AUTO_WEIGHTS = ("rife3hd", "rife4")
 
 
