@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from framegen.cli import run_cli
+from framegen.core import console
 from framegen.core.ffmpeg import ffmpeg_binary
 from framegen.core.images import read_png_fast
 
@@ -22,6 +23,16 @@ def _isolated_workspace(tmp_path, monkeypatch):
     """Every test runs in its own folder, so the default workspace `./framegen-work` is private to it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FRAMEGEN_WORKSPACE", raising=False)
+    console.set_verbosity(0)  # an in-process `cli("-q", ...)` of an earlier test leaves it at -1
+
+
+@pytest.fixture(autouse=True)
+def framegen_home(tmp_path, monkeypatch) -> Path:
+    """Every test has its own empty $FRAMEGEN_HOME (installed weights), also seen by its subprocesses: no
+    test reads, or fills, the developer's real home, so `auto` and `--checkpoint NAME` act the same in CI."""
+    home = tmp_path / "framegen-home"
+    monkeypatch.setenv("FRAMEGEN_HOME", str(home))
+    return home
 
 
 @pytest.fixture
@@ -95,3 +106,26 @@ def moving_square_frames(n: int, size: tuple[int, int] = (96, 128), cuts: tuple[
         frame[y:y + 24, x:x + 24] = texture
         frames[i] = frame
     return frames
+
+
+def save_published(path: Path, network, prefix: str, extras: list[str]) -> Path:
+    """torch.save a network's tensors as a published flownet.pkl: a name prefix, training-only extras."""
+    import torch
+
+    state = {f"{prefix}{name}": tensor for name, tensor in network.state_dict().items()}
+    state.update({f"{prefix}{name}": torch.ones(2, 2) for name in extras})
+    torch.save(state, path)
+    return path
+
+
+def install_random_rife(arch: str, name: str, folder: Path, seed: int = 0) -> Path:
+    """Install random weights of `arch` (rife4 / rife3hd) in the published layout as weights NAME in the
+    test's $FRAMEGEN_HOME (no download); the export folder."""
+    import torch
+
+    from framegen.core import weights
+    from framegen.core.models.registry import build_generator
+
+    torch.manual_seed(seed)
+    file = save_published(folder / f"{name}.pkl", build_generator(arch, {}), "module.", ["teacher.x"])
+    return weights.import_file(file, name)

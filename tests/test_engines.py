@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import install_random_rife
 
 from framegen.core import engines
 from framegen.core.checkpoint import ExportMetadata, export_model
@@ -45,9 +46,11 @@ def textured_square_frames(n: int, size: tuple[int, int] = (96, 128), seed: int 
     return frames
 
 
-def export_tiny(folder, beats_flow: bool | None):
+def export_tiny(folder, beats_flow: bool | None, **metadata):
+    """A tiny mipal export whose metadata says `beats_flow` (and any other ExportMetadata field)."""
     model = build_generator("mipal", TINY_MIPAL)
-    return export_model(folder, "mipal", TINY_MIPAL, model.state_dict(), ExportMetadata(beats_flow=beats_flow))
+    return export_model(folder, "mipal", TINY_MIPAL, model.state_dict(),
+                        ExportMetadata(beats_flow=beats_flow, **metadata))
 
 
 class Crossfade(torch.nn.Module):
@@ -195,3 +198,71 @@ def test_model_engine_load_takes_a_device(tmp_path):
     engine = ModelEngine.load(export_tiny(tmp_path / "export", beats_flow=None).parent, device="cpu")
     assert engine.device.type == "cpu"
     assert next(engine.generator.parameters()).device.type == "cpu"
+
+
+def auto_choice(capsys, checkpoint=None) -> tuple[str, str]:
+    """(what `auto` runs: flow or the model's arch, the line it wrote on stderr: one, or none)."""
+    engine = get_engine("auto", checkpoint, device="cpu")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) <= 1, lines
+    return (engine.info.arch if engine.name == "model" else engine.name), "".join(lines)
+
+
+def test_auto_prefers_a_qualifying_export_then_installed_rife3hd_then_rife4_then_flow(tmp_path, monkeypatch,
+                                                                                      capsys):
+    monkeypatch.setattr(engines, "BUNDLED_WEIGHTS", tmp_path / "no-weights")
+    assert auto_choice(capsys) == ("flow", "")  # nothing to pick or skip: the plain default, nothing said
+    install_random_rife("rife4", "rife4", tmp_path)
+    assert auto_choice(capsys)[0] == "rife4"
+    install_random_rife("rife3hd", "rife3hd", tmp_path)
+    arch, why = auto_choice(capsys)
+    assert arch == "rife3hd" and "comes first of rife3hd, rife4" in why
+    scores = dict(validation={"psnr": 28.0}, flow_validation={"psnr": 27.0})
+    assert auto_choice(capsys, export_tiny(tmp_path / "trained", beats_flow=True, **scores))[0] == "mipal"
+    arch, why = auto_choice(capsys, export_tiny(tmp_path / "worse", beats_flow=False, **scores).parent)
+    assert arch == "rife3hd" and "28.00 dB PSNR against flow's 27.00" in why
+    # fine-tuned from published weights: it must also have beaten them
+    tuned = dict(beats_flow=True, init="rife4", **scores)
+    arch, why = auto_choice(capsys, export_tiny(tmp_path / "t1", beats_init=False, init_validation={"psnr": 28.5},
+                                                **tuned).parent)
+    assert arch == "rife3hd" and "against its starting weights' (rife4) 28.50 dB" in why
+    arch, why = auto_choice(capsys, export_tiny(tmp_path / "t2", beats_init=None, **tuned).parent)
+    assert arch == "rife3hd" and "records no comparison with those starting weights" in why
+    arch, why = auto_choice(capsys, export_tiny(tmp_path / "t3", beats_init=True, init_validation={"psnr": 27.5},
+                                                **tuned).parent)
+    assert arch == "mipal" and "beat its starting weights" in why
+
+
+def test_checkpoint_is_an_installed_name_an_export_or_a_run_folder(tmp_path):
+    install_random_rife("rife4", "mine", tmp_path)
+    assert get_engine("model", "mine", device="cpu").info.arch == "rife4"
+    export_tiny(tmp_path / "run" / "export", beats_flow=None)
+    assert get_engine("model", tmp_path / "run").info.arch == "mipal"  # a training run folder: its export/
+    assert get_engine("model", tmp_path / "run" / "export").info.arch == "mipal"
+    with pytest.raises(InputError, match=r"rife9: no such export folder or run folder, and no installed weights "
+                                         r"of that name in .*framegen-home.weights \(installed: mine;"):
+        get_engine("model", "rife9")
+
+
+@pytest.mark.parametrize("arch", ["rife4", "rife3hd"])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_rife_makes_every_time_of_a_pair_in_one_call_at_any_size(tmp_path, arch, channels):
+    """One generator call per pair (the t-independent work and rife3hd's midpoints shared by all six
+    times), at a size that is no multiple of anything; the frames are the network's own."""
+    install_random_rife(arch, arch, tmp_path)
+    engine = get_engine("model", arch, device="cpu")
+    calls = []
+    forward = engine.generator.forward
+    engine.generator.forward = lambda frame0, frame1, times: calls.append(tuple(times.shape)) or forward(
+        frame0, frame1, times)
+    rng = np.random.default_rng(5)
+    a, b = (rng.integers(0, 256, (45, 67, channels), dtype=np.uint8) for _ in range(2))
+    times = [k / 7 for k in range(1, 7)]
+    frames = engine.interpolate(a, b, times)
+    assert calls == [(channels - 2, 6)] and all(f.shape == a.shape for f in frames)
+    if channels == 3:
+        with torch.inference_mode():
+            expected = forward(*(torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255 for x in (a, b)),
+                               torch.tensor([times]))[0]  # (6, 3, 45, 67)
+        for made, frame in zip(frames, expected):
+            assert np.abs(made.astype(int) - np.round(frame.permute(1, 2, 0).numpy() * 255)).max() <= 1

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import install_random_rife
+
 from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo
 from framegen.core.engines.minterpolate import MinterpolateEngine
 from test_engines import export_tiny, textured_square_frames
@@ -56,6 +58,20 @@ def test_several_datasets_model_and_minterpolate(cli, tmp_path):
     assert [r["engine"] for r in report["results"]] == ["blend", "model", "minterpolate"]
     assert all(set(r["datasets"]) == {str(first), str(second)} for r in report["results"])
     assert " two " in out and " one " in out
+
+
+def test_installed_weights_by_name_side_by_side(cli, tmp_path):
+    dataset = write_dataset(tmp_path / "squares", windows=1)
+    install_random_rife("rife4", "rife4", tmp_path)
+    install_random_rife("rife3hd", "rife3hd", tmp_path)
+    code, out, err = cli("evaluate", dataset, "--engine", "flow,model", "--checkpoint", "rife4", "--checkpoint",
+                         "rife3hd", "--device", "cpu", "-o", tmp_path / "eval.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert [r["engine"] for r in report["results"]] == ["flow", "model:rife4", "model:rife3hd"]
+    assert report["parameters"]["device"] == "cpu"
+    code, _, err = cli("evaluate", dataset, "--engine", "model", "--checkpoint", "rife9")
+    assert code == 3 and "(installed: rife3hd, rife4;" in err
 
 
 def test_several_checkpoints_in_one_run_and_a_side_by_side_gif(cli, tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, moving_square_frames, write_video
+from conftest import SHARED_DATA, install_random_rife, moving_square_frames, write_video
 from framegen.core.ffmpeg import ffmpeg_binary
 from framegen.core.images import read_image, write_png
 from framegen.core.interpolate import plan_segments
@@ -65,6 +65,40 @@ def test_frames_dir_contract(cli, pair, tmp_path):
                      "--times", "0.5", "--overwrite")
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "frames").glob("*.png")) == ["000.png", "001.png", "002.png"]
+
+
+def test_checkpoint_by_installed_name_rgba_and_device(cli, tmp_path):
+    install_random_rife("rife4", "rife4", tmp_path)
+    rng = np.random.default_rng(6)
+    for name in ("a.png", "b.png"):
+        write_png(tmp_path / name, rng.integers(0, 256, (37, 53, 4), dtype=np.uint8))
+    code, out, err = cli("interpolate", tmp_path / "a.png", tmp_path / "b.png", "--engine", "model", "--checkpoint",
+                         "rife4", "--device", "cpu", "-o", tmp_path / "out.png", "--frames-dir", tmp_path / "frames")
+    assert code == 0, err
+    assert "8 frames of 53x37 RGBA (model engine)" in out
+    assert read_image(tmp_path / "frames" / "003.png").shape == (37, 53, 4)
+    code, out, err = cli("interpolate", tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "auto.gif")
+    assert code == 0 and "model engine" in out and "auto uses the installed rife4 weights" in err
+
+
+def test_a_missing_checkpoint_name_is_one_line_naming_what_was_looked_for(cli, pair, tmp_path):
+    install_random_rife("rife3hd", "hd", tmp_path)
+    code, _, err = cli("interpolate", *pair, "--engine", "model", "--checkpoint", "rife4", "-o", tmp_path / "o.gif")
+    assert code == 3 and len(err.strip().splitlines()) == 1
+    assert "rife4: no such export folder or run folder, and no installed weights of that name in" in err
+    assert "framegen-home" in err and "(installed: hd;" in err and "framegen weights fetch rife4|rife3hd" in err
+    code, _, err = cli("interpolate", *pair, "--engine", "model", "--device", "tpu", "-o", tmp_path / "o.gif")
+    assert code == 2 and "device" in err
+
+
+def test_video_mode_with_rife_weights_by_name(cli, tmp_path):
+    install_random_rife("rife4", "rife4", tmp_path)
+    movie = write_video(tmp_path / "movie.mp4", moving_square_frames(12))
+    code, out, err = cli("interpolate", movie, "-o", tmp_path / "out.mp4", "--engine", "model", "--checkpoint",
+                         "rife4")
+    assert code == 0, err
+    assert "24 frames at 48 fps" in out and "model engine" in out
+    assert len(decode(tmp_path / "out.mp4", 128, 96)) == 24
 
 
 def test_default_output_goes_to_the_workspace(cli, pair):

@@ -12,25 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import save_published
 
 from framegen.core import weights
 from framegen.core.checkpoint import load_exported
 from framegen.core.errors import ExternalToolError, InputError
 from framegen.core.models.rife import Rife3HD, Rife4
-
-
-@pytest.fixture(autouse=True)
-def framegen_home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("FRAMEGEN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-def save_published(path: Path, network: torch.nn.Module, prefix: str, extras: list[str]) -> Path:
-    """torch.save the network's tensors as a published flownet.pkl: a name prefix, training-only extras."""
-    state = {f"{prefix}{name}": tensor for name, tensor in network.state_dict().items()}
-    state.update({f"{prefix}{name}": torch.ones(2, 2) for name in extras})
-    torch.save(state, path)
-    return path
 
 
 @pytest.fixture(scope="module")

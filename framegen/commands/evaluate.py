@@ -21,11 +21,16 @@ def run(
         None, help="Dataset folders (build-dataset or synth). \\[default: framegen-work/dataset]"
     ),
     engine: Optional[str] = typer.Option(
-        None, "--engine", help="Comma-separated engines: blend, flow, model, auto, minterpolate (ffmpeg). "
-        "\\[default: blend,flow]",
+        None, "--engine", help="Comma-separated engines: blend, flow, minterpolate (ffmpeg), model, auto (as "
+        "in `framegen interpolate`). \\[default: blend,flow; blend,flow,model with --checkpoint]",
     ),
     checkpoints: Optional[list[Path]] = typer.Option(
-        None, "--checkpoint", help="Exported model for the model/auto engines; repeat it to compare several."
+        None, "--checkpoint", help="For the model/auto engines: installed weights NAME (rife4, rife3hd), an "
+        "export folder or a training run folder; repeat it to compare several. rife3hd makes each frame at "
+        "the nearest dyadic time k/32.",
+    ),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="auto | cpu | cuda: where the model engine runs. \\[default: auto]"
     ),
     split: Optional[str] = typer.Option(None, "--split", help="Which split's windows. \\[default: val]"),
     max_windows: Optional[int] = typer.Option(
@@ -53,7 +58,8 @@ def run(
         engines = [name.strip() for name in engine.split(",") if name.strip()]
     else:
         engines = ["blend", "flow", "model"] if checkpoints else None
-    flags = dict(engines=engines, checkpoints=checkpoints or None, gif=gif, split=split, max_windows=max_windows)
+    flags = dict(engines=engines, checkpoints=checkpoints or None, device=device, gif=gif, split=split,
+                 max_windows=max_windows)
     settings = resolve_config(EvaluateConfig, flags, config)
     if settings.checkpoints and not set(CHECKPOINT_ENGINES) & set(settings.engines):
         raise UsageError("--checkpoint is for the model and auto engines: add model to --engine")

@@ -38,12 +38,19 @@ def run(
         None, "--pingpong/--no-pingpong", help="Play forwards then backwards (A..B..A). \\[default: off]"
     ),
     engine: Optional[str] = typer.Option(
-        None, "--engine", help="auto, flow, model or blend. auto = the trained model when it is known to beat "
-        "flow, else flow. \\[default: auto]",
+        None, "--engine", help="auto, flow, model, blend or minterpolate. auto = a trained model given with "
+        "--checkpoint whose export records that it beat flow (and its starting weights, if fine-tuned), else "
+        "installed RIFE weights (rife3hd, then rife4), else flow; one line on stderr says which and why. "
+        "\\[default: auto]",
     ),
     checkpoint: Optional[Path] = typer.Option(
-        None, "--checkpoint", help="Exported model (model.safetensors, model.json or their folder) for the "
-        "model/auto engines.",
+        None, "--checkpoint", help="For the model/auto engines: installed weights NAME (rife4, rife3hd: "
+        "`framegen weights list`), an export folder (model.json + model.safetensors) or a training run folder "
+        "(its export/). rife3hd makes each frame at the nearest dyadic time k/32 (bisection of midpoints); "
+        "rife4 at any t.",
+    ),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="auto | cpu | cuda: where the model engine runs. \\[default: auto]"
     ),
     frames_dir: Optional[Path] = typer.Option(
         None, "--frames-dir", help="Also write every frame as DIR/000.png, 001.png, ... (A first, B last)."
@@ -77,7 +84,7 @@ def run(
         raise UsageError(f"give two images (A B) or one movie, not {len(inputs)} files")
     settings = resolve_config(
         InterpolateConfig,
-        dict(engine=engine, checkpoint=checkpoint, frames=frames, times=parse_times(times), fps=fps, factor=factor,
+        dict(engine=engine, checkpoint=checkpoint, device=device, frames=frames, times=parse_times(times), fps=fps, factor=factor,
              loop=loop, pingpong=pingpong),
         config,
     )
@@ -91,7 +98,7 @@ def run(
         output.parent.mkdir(parents=True, exist_ok=True)
     if video and frames_dir is not None:
         raise UsageError("--frames-dir is for two images, not for a movie")
-    interpolator = get_engine(settings.engine, settings.checkpoint)
+    interpolator = get_engine(settings.engine, settings.checkpoint, settings.device)
     console.debug(f"engine: {interpolator.name}")
     if video:
         result = interpolate_video(inputs[0], output, interpolator, settings)

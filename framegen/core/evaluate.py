@@ -13,6 +13,7 @@ first), every column labelled: the large gap's in-betweens between the two real 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -32,7 +33,9 @@ class EvaluateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     engines: list[str] = Field(default_factory=lambda: ["blend", "flow"])
-    checkpoints: list[Path] = Field(default_factory=list)  # exported models for model / auto, each run apart
+    checkpoints: list[Path] = Field(default_factory=list)  # for model / auto, each run apart: export or run
+    # folders, or installed weights NAMEs (engines.get_engine)
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # where the model engine runs
     gif: Path | None = None  # side-by-side animation of one window, a column per engine
     split: str = "val"
     max_windows: int | None = Field(None, ge=1)  # per dataset, evenly spread; None = all
@@ -81,7 +84,7 @@ def engines_to_run(config: EvaluateConfig) -> list[tuple[str, Engine]]:
     for name in config.engines:
         if name in CHECKPOINT_ENGINES:
             several = len(config.checkpoints) > 1
-            runs += [(f"{name}:{checkpoint_label(c)}" if several else name, get_engine(name, c))
+            runs += [(f"{name}:{checkpoint_label(c)}" if several else name, get_engine(name, c, config.device))
                      for c in config.checkpoints or [None]]
         else:
             runs.append((name, get_engine(name)))
@@ -89,7 +92,7 @@ def engines_to_run(config: EvaluateConfig) -> list[tuple[str, Engine]]:
 
 
 def checkpoint_label(checkpoint: Path) -> str:
-    """RUN/export -> RUN's folder name; a model.json path -> its folder's."""
+    """RUN/export -> RUN's folder name; a model.json path -> its folder's; installed weights NAME -> NAME."""
     folder = checkpoint.parent if checkpoint.suffix == ".json" else checkpoint
     return folder.parent.name if folder.name == "export" else folder.name
 

@@ -44,8 +44,9 @@ class InterpolateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["auto", "blend", "flow", "model"] = "auto"
-    checkpoint: Path | None = None
+    engine: Literal["auto", "blend", "flow", "minterpolate", "model"] = "auto"
+    checkpoint: Path | None = None  # an export or run folder, or installed weights NAME (engines.get_engine)
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # where the model engine runs
     frames: int | None = Field(None, ge=1, le=1000)  # in-betweens of a pair [default: 6]
     times: list[float] | None = None  # explicit in-between times of a pair, in (0, 1)
     fps: float | None = Field(None, gt=0)  # pair: animation rate [12]; movie: the output rate

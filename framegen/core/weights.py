@@ -121,16 +121,20 @@ def installed_weights(name: str) -> Path | None:
 
 
 def resolve_export(checkpoint: str | Path) -> Path:
-    """A `--checkpoint` value -> an export folder (or file): an existing path, else installed weights NAME."""
+    """A `--checkpoint` value -> an export folder (or file): an existing path (a training run folder
+    stands for its `export/`), else installed weights NAME; InputError naming what was looked for."""
     path = Path(checkpoint)
+    if path.is_dir() and not (path / "model.json").is_file() and (path / "export" / "model.json").is_file():
+        return path / "export"  # a training run folder
     if path.exists():
         return path
     installed = installed_weights(str(checkpoint))
     if installed is not None:
         return installed
     names = ", ".join(weights.name for weights in list_installed()) or "none"
-    raise InputError(f"{checkpoint}: no such export folder and no installed weights of that name "
-                     f"(installed: {names}; `framegen weights fetch {'|'.join(PUBLISHED)}` installs one)")
+    raise InputError(f"{checkpoint}: no such export folder or run folder, and no installed weights of that name "
+                     f"in {weights_home()} (installed: {names}; `framegen weights fetch {'|'.join(PUBLISHED)}` "
+                     "installs one)")
 
 
 def list_installed() -> list[InstalledWeights]:

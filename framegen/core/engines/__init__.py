@@ -9,23 +9,40 @@ times alpha, then alpha as a 4th channel), so colour and alpha move together and
 never bleed their colour into the result; the frames are un-premultiplied at the end.
 
 Names (ENGINE_NAMES, the one list): `blend` (cross-fade), `flow` (classical optical flow, no training),
-`minterpolate` (ffmpeg's motion-compensated filter, a classical baseline), `model` (an exported trained
-generator), and `auto`: the model when one is given (`checkpoint`) or bundled in framegen/weights/ AND
-its export metadata records that it beat `flow` on held-out real windows (`beats_flow`, measured by
-core/scoring.py during training); else `flow`, with one line on stderr saying why.
+`minterpolate` (ffmpeg's motion-compensated filter, a classical baseline), `model` (an exported network:
+a trained export, a training run folder, or installed published weights by NAME, core/weights.py), and
+`auto`, which prefers, in order:
+1. a trained export given as `checkpoint` (or bundled in framegen/weights/) whose metadata records that it
+   beat `flow` on held-out real windows (`beats_flow`, measured by core/scoring.py during training) and,
+   when it was fine-tuned from published weights (`init`), that it beat those too (`beats_init`);
+2. installed RIFE weights, AUTO_WEIGHTS in order (rife3hd before rife4, see the README's Measured section);
+3. `flow`.
+Whatever it picks over flow or skips, one line on stderr says what and why (with nothing to pick
+or skip, `flow` is the plain default and says so with -v only).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from framegen.core import console
 from framegen.core.engines.base import Engine
 from framegen.core.errors import UsageError
 
+if TYPE_CHECKING:  # torch-free until a model engine is asked for: blend and flow start fast
+    from framegen.core.checkpoint import ExportMetadata
+
 ENGINE_NAMES = ("auto", "blend", "flow", "minterpolate", "model")
 CHECKPOINT_ENGINES = ("auto", "model")  # the engines that read --checkpoint
 BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"  # framegen/weights/
+# Installed weights `auto` takes when no trained export qualifies, best first. On the sample movie's
+# held-out shots (README, Measured) rife3hd scored 27.50 / 36.60 dB (large / small gap) against rife4's
+# 27.28 / 35.90 and was the only one ahead of flow on both shots' large gap (rife4 lost warpcube's by
+# 0.6 dB); it costs about 6.7x rife4's time for six in-betweens (17 midpoints: 1.75 s at 256x256 against
+# 0.26 s, bench_engines.py).
+# Quality first: the default is for the best in-betweens; `--engine model --checkpoint rife4` is the faster.
+AUTO_WEIGHTS = ("rife3hd", "rife4")
 
 
 def bundled_weights() -> Path | None:
@@ -34,8 +51,9 @@ def bundled_weights() -> Path | None:
     return folder if (folder / "model.json").is_file() and (folder / "model.safetensors").is_file() else None
 
 
-def get_engine(name: str, checkpoint: Path | None = None) -> Engine:
-    """The engine called `name` (see ENGINE_NAMES); `checkpoint` is an exported model for `model`/`auto`."""
+def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "auto") -> Engine:
+    """The engine called `name` (see ENGINE_NAMES). `checkpoint`, for `model`/`auto`: an export folder or
+    file, a training run folder (its export/) or the NAME of installed weights; `device`: auto|cpu|cuda."""
     if name not in ENGINE_NAMES:
         raise UsageError(f"unknown engine {name!r} (choose from {', '.join(ENGINE_NAMES)})")
     if checkpoint is not None and name not in CHECKPOINT_ENGINES:
@@ -53,32 +71,58 @@ def get_engine(name: str, checkpoint: Path | None = None) -> Engine:
 
         return MinterpolateEngine()
     from framegen.core.engines.model import ModelEngine
+    from framegen.core.weights import resolve_export
 
+    source = resolve_export(checkpoint) if checkpoint is not None else bundled_weights()
     if name == "model":
-        source = checkpoint if checkpoint is not None else bundled_weights()
         if source is None:
-            raise UsageError("the model engine needs --checkpoint (no weights are bundled in this install)")
-        return ModelEngine.load(source)
-    return _auto_engine(checkpoint)
+            raise UsageError("the model engine needs --checkpoint: an export folder, a training run folder or "
+                             "installed weights (`framegen weights list`); no weights are bundled in this install")
+        return ModelEngine.load(source, device=device)
+    return auto_engine(source, device)
 
 
-def _auto_engine(checkpoint: Path | None) -> Engine:
-    """`auto`: the learned model only where its export says it beat flow on held-out real windows."""
+def auto_engine(trained: Path | None, device: str) -> Engine:
+    """`auto` (see the module docstring): a qualifying trained export, else installed RIFE weights, else flow."""
     from framegen.core.engines.flow import FlowEngine
     from framegen.core.engines.model import ModelEngine
+    from framegen.core.weights import installed_weights
 
-    source = checkpoint if checkpoint is not None else bundled_weights()
-    if source is None:
-        return FlowEngine()
-    engine = ModelEngine.load(source)
-    metadata = engine.info.metadata
-    if metadata.beats_flow:
-        return engine
-    if metadata.beats_flow is None or metadata.validation is None or metadata.flow_validation is None:
-        why = "its export records no held-out comparison with flow"
-    else:
-        windows = sum(len(w.indices) for w in metadata.validation_windows or [])
-        why = (f"it scored {metadata.validation['psnr']:.2f} dB PSNR against flow's "
-               f"{metadata.flow_validation['psnr']:.2f} dB on {windows} held-out windows")
-    console.log(f"auto uses flow, not the model in {source}: {why} (--engine model uses it anyway)")
+    skipped = ""
+    if trained is not None:
+        engine = ModelEngine.load(trained, device=device)
+        why_not = why_not_trained(engine.info.metadata)
+        if why_not is None:
+            console.log(f"auto uses the model in {trained}: it beat flow on held-out real windows"
+                        + (" and beat its starting weights" if engine.info.metadata.init else ""))
+            return engine
+        skipped = f"not the model in {trained} ({why_not}; --engine model uses it anyway)"
+    for name in AUTO_WEIGHTS:
+        folder = installed_weights(name)
+        if folder is not None:
+            console.log(f"auto uses the installed {name} weights ({folder})" + (f", {skipped}" if skipped else
+                        f": no trained model that beat flow was given, and {name} comes first of "
+                        f"{', '.join(AUTO_WEIGHTS)}"))
+            return ModelEngine.load(folder, device=device)
+    if skipped:
+        console.log(f"auto uses flow, {skipped}")
+    else:  # nothing to pick or skip: flow is simply the default (said with -v only)
+        console.debug(f"auto uses flow: no trained model given and no RIFE weights installed "
+                      f"(`framegen weights fetch {AUTO_WEIGHTS[-1]}` installs some)")
     return FlowEngine()
+
+
+def why_not_trained(metadata: ExportMetadata) -> str | None:
+    """Why `auto` does not take a trained export with this metadata; None when it does."""
+    if metadata.beats_flow and (metadata.init is None or metadata.beats_init):
+        return None
+    if metadata.beats_flow is None or metadata.validation is None or metadata.flow_validation is None:
+        return "its export records no held-out comparison with flow"
+    windows = sum(len(w.indices) for w in metadata.validation_windows or [])
+    if not metadata.beats_flow:
+        return (f"it scored {metadata.validation['psnr']:.2f} dB PSNR against flow's "
+                f"{metadata.flow_validation['psnr']:.2f} dB on {windows} held-out windows")
+    if metadata.beats_init is None or metadata.init_validation is None:
+        return f"it was fine-tuned from {metadata.init} but records no comparison with those starting weights"
+    return (f"it scored {metadata.validation['psnr']:.2f} dB PSNR against its starting weights' "
+            f"({metadata.init}) {metadata.init_validation['psnr']:.2f} dB on {windows} held-out windows")
