@@ -217,6 +217,8 @@ def test_auto_prefers_a_qualifying_export_then_installed_rife3hd_then_rife4_then
     install_random_rife("rife3hd", "rife3hd", tmp_path)
     arch, why = auto_choice(capsys)
     assert arch == "rife3hd" and "comes first of rife3hd, rife4" in why
+    arch, why = auto_choice(capsys, "rife4")  # published weights the user names are the user's choice
+    assert arch == "rife4" and "published weights" in why
     scores = dict(validation={"psnr": 28.0}, flow_validation={"psnr": 27.0})
     assert auto_choice(capsys, export_tiny(tmp_path / "trained", beats_flow=True, **scores))[0] == "mipal"
     arch, why = auto_choice(capsys, export_tiny(tmp_path / "worse", beats_flow=False, **scores).parent)

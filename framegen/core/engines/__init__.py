@@ -15,7 +15,8 @@ a trained export, a training run folder, or installed published weights by NAME,
 1. a trained export given as `checkpoint` (or bundled in framegen/weights/) whose metadata records that it
    beat `flow` on held-out real windows (`beats_flow`, measured by core/scoring.py during training) and,
    when it was fine-tuned from published weights (`init`), that it beat those too (`beats_init`);
-2. installed RIFE weights, AUTO_WEIGHTS in order (rife3hd before rife4, see the README's Measured section);
+2. installed RIFE weights: the ones given as `checkpoint` (`--checkpoint rife4`), else AUTO_WEIGHTS in
+   order (rife3hd before rife4, see the README's Measured section);
 3. `flow`.
 Whatever it picks over flow or skips, one line on stderr says what and why (with nothing to pick
 or skip, `flow` is the plain default and says so with -v only).
@@ -91,6 +92,9 @@ def auto_engine(trained: Path | None, device: str) -> Engine:
     skipped = ""
     if trained is not None:
         engine = ModelEngine.load(trained, device=device)
+        if engine.info.metadata.source is not None:  # published weights, named by the user: their choice of 2.
+            console.log(f"auto uses the published weights in {trained}, as given")
+            return engine
         why_not = why_not_trained(engine.info.metadata)
         if why_not is None:
             console.log(f"auto uses the model in {trained}: it beat flow on held-out real windows"
