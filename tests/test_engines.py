@@ -216,7 +216,7 @@ def test_auto_prefers_a_qualifying_export_then_installed_rife3hd_then_rife4_then
     assert auto_choice(capsys)[0] == "rife4"
     install_random_rife("rife3hd", "rife3hd", tmp_path)
     arch, why = auto_choice(capsys)
-    assert arch == "rife3hd" and "comes first of rife3hd, rife4" in why
+    assert arch == "rife3hd" and "the first installed of rife3hd, rife4" in why
     arch, why = auto_choice(capsys, "rife4")  # published weights the user names are the user's choice
     assert arch == "rife4" and "published weights" in why
     scores = dict(validation={"psnr": 28.0}, flow_validation={"psnr": 27.0})

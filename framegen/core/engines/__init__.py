@@ -105,7 +105,7 @@ def auto_engine(trained: Path | None, device: str) -> Engine:
         folder = installed_weights(name)
         if folder is not None:
             console.log(f"auto uses the installed {name} weights ({folder})" + (f", {skipped}" if skipped else
-                        f": no trained model that beat flow was given, and {name} comes first of "
+                        f": no trained model that beat flow was given, and {name} is the first installed of "
                         f"{', '.join(AUTO_WEIGHTS)}"))
             return ModelEngine.load(folder, device=device)
     if skipped:
