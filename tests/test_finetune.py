@@ -59,8 +59,11 @@ def rife4_home(tmp_path) -> Path:
 
 
 def read_metrics(run: Path) -> list[dict[str, str]]:
+    """metrics.csv's rows; every row has exactly the header's columns (the step-0 row has no losses)."""
     with open(run / "metrics.csv") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.reader(f))
+    assert all(len(r) == len(rows[0]) for r in rows), [len(r) for r in rows]
+    return [dict(zip(rows[0], r)) for r in rows[1:]]
 
 
 # ---------------------------------------------------------------------------------------------- which frames

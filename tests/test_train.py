@@ -351,3 +351,19 @@ def test_a_model_that_lost_to_flow_leaves_auto_on_flow_and_says_why(cli, fade_ar
     assert len(why) == 1
     assert f"{metadata['validation']['psnr']:.2f} dB PSNR against flow's {metadata['flow_validation']['psnr']:.2f} dB" \
         in why[0] and "2 held-out windows" in why[0]
+
+
+def test_metrics_rows_with_new_columns_keep_every_row_aligned(tmp_path):
+    """A run's first validation (step 0 of a fine-tuning run) has no losses yet: later rows that add them
+    rewrite the file with the union of the columns; earlier rows get empty values there."""
+    from framegen.core.run_log import append_metrics
+
+    path = tmp_path / "metrics.csv"
+    append_metrics(path, {"step": 0, "psnr": 27.28})
+    append_metrics(path, {"step": 50, "psnr": 27.3, "loss_g": 0.1})
+    append_metrics(path, {"step": 100, "psnr": 27.31, "loss_g": 0.09})
+    append_metrics(path, {"step": 150, "loss_g": 0.08})  # no validation: psnr empty
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    assert rows == [["step", "psnr", "loss_g"], ["0", "27.28", ""], ["50", "27.3", "0.1"], ["100", "27.31", "0.09"],
+                    ["150", "", "0.08"]]

@@ -100,10 +100,20 @@ def metrics_text(metrics: dict[str, float]) -> str:
 
 
 def append_metrics(path: Path, row: dict[str, Any]) -> None:
-    """Append one row to metrics.csv (header written with the first row)."""
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
+    """Append one row to metrics.csv. A row with columns the header lacks (the losses, absent from a run's
+    step-0 validation) rewrites the file with the union of the columns; a missing value is left empty."""
+    rows: list[dict[str, Any]] = []  # the rows written so far, when the file is rewritten
+    columns, rewrite = list(row), True
+    if path.exists():
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            header = list(reader.fieldnames or [])
+            rewrite = not set(columns) <= set(header)
+            rows = list(reader) if rewrite else []
+            columns = header + [c for c in columns if c not in header]
+    with open(path, "w" if rewrite else "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        if rewrite:
             writer.writeheader()
+            writer.writerows(rows)
         writer.writerow(row)
