@@ -304,7 +304,7 @@ def test_a_model_that_beats_flow_on_held_out_windows_is_what_auto_picks(cli, fad
     dataset = make_fade_dataset(tmp_path / "fades", train=16)  # brightness fades: flow warps, a cross-fade is exact
     code, out, err = cli("train", dataset, "-o", "run", "--config", fade_arch, "--max-steps", "24", *FAST)
     assert code == 0, err
-    assert "beats flow: --engine auto uses it" in out
+    assert "--engine auto uses the exported model" in out
     metadata = json.loads((tmp_path / "run" / "export" / "model.json").read_text())["metadata"]
     assert metadata["beats_flow"] is True
     assert metadata["validation_windows"] == [{"dataset": str(dataset), "split": "val", "indices": [0, 1]}]
@@ -336,7 +336,7 @@ def test_a_model_that_lost_to_flow_leaves_auto_on_flow_and_says_why(cli, fade_ar
     # moving squares: a cross-fade cannot follow them, flow can
     code, out, err = cli("train", dataset, "-o", "run", "--config", fade_arch, "--max-steps", "6", *FAST)
     assert code == 0, err
-    assert "does not beat flow: --engine auto keeps flow" in out
+    assert "--engine auto does not use the exported model: it scored" in out
     metadata = json.loads((tmp_path / "run" / "export" / "model.json").read_text())["metadata"]
     assert metadata["beats_flow"] is False and metadata["validation"]["psnr"] < metadata["flow_validation"]["psnr"]
 

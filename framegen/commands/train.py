@@ -69,6 +69,8 @@ def run(
     Fine-tune published RIFE weights: `framegen weights fetch rife4`, then
     `framegen train DATA --arch rife4 --init rife4 --max-minutes 15`; recipes/ holds longer runs.
     """
+    from framegen.core.checkpoint import read_export_info
+    from framegen.core.engines import why_not_trained
     from framegen.core.run_log import metrics_text
     from framegen.core.trainer import TrainConfig, export_run, saved_config, train
 
@@ -101,14 +103,6 @@ def run(
         console.result(f"cross-fade: {metrics_text(result.crossfade)}")
         if result.init_validation is not None:
             console.result(f"start ({config.init}): {metrics_text(result.init_validation)}")
-        console.result(f"the exported model {auto_verdict(result.beats_flow, result.beats_init)}")
-
-
-def auto_verdict(beats_flow: bool, beats_init: bool | None) -> str:
-    """What `--engine auto` makes of an export (beats_init is None without --init)."""
-    if not beats_flow:
-        return "does not beat flow: --engine auto keeps flow"
-    if beats_init is False:
-        return "does not beat its starting weights: --engine auto does not use it"
-    return "beats flow: --engine auto uses it" if beats_init is None else \
-        "beats flow and its starting weights: --engine auto uses it"
+        why_not = why_not_trained(read_export_info(result.export).metadata)
+        console.result("--engine auto uses the exported model" if why_not is None else
+                       f"--engine auto does not use the exported model: {why_not}")

@@ -238,8 +238,8 @@ def _export_paths(path: Path) -> tuple[Path, Path]:
     return path.with_suffix(".json"), path
 
 
-def load_exported(path: Path) -> tuple[torch.nn.Module, ExportedModelInfo]:
-    """The exported generator (eval mode, CPU) and its model.json; one InputError line on any problem."""
+def read_export_info(path: Path) -> ExportedModelInfo:
+    """An export's model.json (its weights file must be there too), without loading the weights."""
     json_path, weights_path = _export_paths(path)
     for needed in (json_path, weights_path):
         if not needed.is_file():
@@ -250,10 +250,16 @@ def load_exported(path: Path) -> tuple[torch.nn.Module, ExportedModelInfo]:
         raise InputError(f"{json_path}: not a readable model JSON ({e})") from None
     check_schema(json_path, data, EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION)
     try:
-        info = ExportedModelInfo.model_validate(data)
+        return ExportedModelInfo.model_validate(data)
     except ValidationError as e:
         where, what = first_validation_error(e)
         raise InputError(f"{json_path}: invalid field {where}: {what}") from None
+
+
+def load_exported(path: Path) -> tuple[torch.nn.Module, ExportedModelInfo]:
+    """The exported generator (eval mode, CPU) and its model.json; one InputError line on any problem."""
+    json_path, weights_path = _export_paths(path)
+    info = read_export_info(path)
     try:
         model = build_generator(info.arch, info.config)
     except FramegenError as e:
