@@ -9,7 +9,7 @@
 
 Two roundings back to uint8, each kept as its callers always had it (changing either moves results by a
 grey level where a value falls exactly on a half): `image_from_float` (engine outputs) rounds halves up,
-`float_to_uint8` (DIS's grey input, sample sheets) rounds them to even.
+`float_to_uint8` (DIS's grey input) rounds them to even.
 
 No torch at import time: extract, filter, build-dataset and synth import this module and never load torch.
 Tensor functions call tensor methods, or import torch inside.
@@ -65,11 +65,6 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     import torch
 
     return windows_to_float(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2))
-
-
-def tensor_to_images(frames: torch.Tensor) -> np.ndarray:
-    """float tensor (N, 3, H, W) in [0, 1] -> uint8 numpy (N, H, W, 3) RGB (rounded half to even)."""
-    return float_to_uint8(frames.detach().permute(0, 2, 3, 1).float().cpu().numpy())
 
 
 def image_to_batch(image: np.ndarray) -> torch.Tensor:

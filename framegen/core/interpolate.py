@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from framegen.core import console
 from framegen.core.animation import animation_format, pingpong, with_channels, write_animation
-from framegen.core.engines import Engine
+from framegen.core.engines import ENGINE_NAMES, Engine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.images import read_image, write_png
 from framegen.core.movie import MovieInfo, MovieReader, probe_movie
@@ -44,7 +44,7 @@ class InterpolateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["auto", "blend", "flow", "minterpolate", "model"] = "auto"
+    engine: Literal[ENGINE_NAMES] = "auto"
     checkpoint: Path | None = None  # an export or run folder, or installed weights NAME (engines.get_engine)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # where the model engine runs
     frames: int | None = Field(None, ge=1, le=1000)  # in-betweens of a pair [default: 6]

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from framegen.core.convert import image_from_float
+from framegen.core.convert import image_from_float, uint8_to_float
 from framegen.core.engines.base import Engine
 from framegen.core.errors import ExternalToolError, InputError
 from framegen.core.ffmpeg import ffmpeg_binary, last_error_line
@@ -36,4 +36,4 @@ class MinterpolateEngine(Engine):
         if done.returncode != 0 or len(done.stdout) < size:
             raise ExternalToolError(f"ffmpeg minterpolate failed: {last_error_line(done.stderr)}")
         frames = np.frombuffer(done.stdout[:size], np.uint8).reshape(steps + 1, h, w, 3)  # uint8 (N+1, H, W, 3)
-        return [frames[round(t * steps)].astype(np.float32) / 255.0 for t in times]
+        return [uint8_to_float(frames[round(t * steps)]) for t in times]
