@@ -25,12 +25,6 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 QUICK = ["--crop", "64", "--batch-size", "2", "--max-steps", "3", "--seed", "1", "--config", "quick.toml"]
 
 
-@pytest.fixture(autouse=True)
-def framegen_home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("FRAMEGEN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def install_random(tmp_path: Path, network: torch.nn.Module, name: str) -> Path:
     """Random weights saved in the published layout (a `module.` prefix) and imported as NAME."""
     torch.manual_seed(0)
