@@ -85,22 +85,22 @@ def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "a
 
 def auto_engine(trained: Path | None, device: str) -> Engine:
     """`auto` (see the module docstring): a qualifying trained export, else installed RIFE weights, else flow."""
-    from framegen.core.checkpoint import read_export_info
     from framegen.core.engines.flow import FlowEngine
     from framegen.core.engines.model import ModelEngine
     from framegen.core.weights import installed_weights
 
     skipped = ""
     if trained is not None:
-        metadata = read_export_info(trained).metadata  # the network is loaded only if it is used
+        engine = ModelEngine.load(trained, device=device)  # loaded even if skipped: a broken file is refused
+        metadata = engine.info.metadata
         if metadata.source is not None:  # published weights, named by the user: their choice of 2.
             console.log(f"auto uses the published weights in {trained}, as given")
-            return ModelEngine.load(trained, device=device)
+            return engine
         why_not = why_not_trained(metadata)
         if why_not is None:
             console.log(f"auto uses the model in {trained}: it beat flow on held-out real windows"
                         + (" and beat its starting weights" if metadata.init else ""))
-            return ModelEngine.load(trained, device=device)
+            return engine
         skipped = f"not the model in {trained} ({why_not}; --engine model uses it anyway)"
     for name in AUTO_WEIGHTS:
         folder = installed_weights(name)
