@@ -69,24 +69,27 @@ def zero_pad(images: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def resize(images: torch.Tensor, factor: float) -> torch.Tensor:
-    """Bilinear resize by `factor` (the reference's F.interpolate call, so results match it)."""
+    """Bilinear resize by `factor` (the reference's F.interpolate call, so results match it); factor 1
+    returns the images themselves (bilinear at scale 1 copies every value exactly)."""
+    if factor == 1:
+        return images
     return F.interpolate(images, scale_factor=factor, mode="bilinear", align_corners=False)
 
 
 def pixel_grid(n: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
-    """(n, 2, h, w) sampling positions in [-1, 1] (x, y) for grid_sample(align_corners=True)."""
-    xs = torch.linspace(-1.0, 1.0, w, device=like.device, dtype=like.dtype).view(1, 1, 1, w).expand(n, 1, h, w)
-    ys = torch.linspace(-1.0, 1.0, h, device=like.device, dtype=like.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
-    return torch.cat([xs, ys], 1)
+    """(n, h, w, 2) sampling positions in [-1, 1] (x, y), grid_sample's layout (align_corners=True)."""
+    xs = torch.linspace(-1.0, 1.0, w, device=like.device, dtype=like.dtype).view(1, w).expand(h, w)
+    ys = torch.linspace(-1.0, 1.0, h, device=like.device, dtype=like.dtype).view(h, 1).expand(h, w)
+    return torch.stack([xs, ys], -1).expand(n, h, w, 2)
 
 
 def warp(images: torch.Tensor, flow: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """Sample images (N, C, H, W) at x + flow; flow (N, 2, H, W) px; grid = pixel_grid(N, H, W). Border
     padding, bilinear, as the reference's `warp`."""
     h, w = images.shape[-2:]
-    offset = torch.cat([flow[:, :1] / ((w - 1.0) / 2.0), flow[:, 1:2] / ((h - 1.0) / 2.0)], 1)
-    return F.grid_sample(images, (grid + offset).permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
-                         align_corners=True)
+    px_to_grid = flow.new_tensor([2.0 / (w - 1.0), 2.0 / (h - 1.0)])  # (x, y): one pixel in grid units
+    return F.grid_sample(images, grid + flow.permute(0, 2, 3, 1) * px_to_grid, mode="bilinear",
+                         padding_mode="border", align_corners=True)
 
 
 def blend(warped0: torch.Tensor, warped1: torch.Tensor, mask_logit: torch.Tensor) -> torch.Tensor:
@@ -132,8 +135,8 @@ class FeatureHead(nn.Module):
 
 
 class Rife4Block(nn.Module):
-    """Inputs already resized to 1/scale (N, in_channels, h, w) -> full-size flow (N, 4, H, W) px, mask
-    logit (N, 1, H, W) and features (N, 8, H, W) for the next block."""
+    """Inputs already resized to 1/scale (N, in_channels, h, w) -> full-size flow (N, 4, H, W) px and the
+    mask logit with the features for the next block, (N, 1 + 8, H, W)."""
 
     def __init__(self, in_channels: int, channels: int):
         super().__init__()
@@ -143,8 +146,8 @@ class Rife4Block(nn.Module):
 
     def forward(self, small_inputs: torch.Tensor, scale: float):
         features = self.convblock(self.conv0(small_inputs))  # (N, channels, h/4, w/4)
-        out = resize(self.lastconv(features), scale)  # (N, 13, H, W)
-        return out[:, :4] * scale, out[:, 4:5], out[:, 5:]
+        out = resize(self.lastconv(features), scale)  # (N, 4 + 1 + 8, H, W)
+        return out[:, :4] * scale, out[:, 4:]
 
 
 class Rife4(nn.Module):
@@ -189,16 +192,20 @@ class Rife4(nn.Module):
         t (N, 1, 1, 1) -> (N, 3, H, W) in [0, 1]."""
         n, _, h, w = stack0.shape
         grid = pixel_grid(n, h, w, stack0)
-        flow, mask, features = self.block0(torch.cat([coarse, t.expand(n, 1, *coarse.shape[-2:])], 1), self.scales[0])
+        flow, mask_features = self.block0(torch.cat([coarse, t.expand(n, 1, *coarse.shape[-2:])], 1),
+                                          self.scales[0])
         for block, scale in zip([self.block1, self.block2, self.block3, self.block4], self.scales[1:]):
             warped0, warped1 = warp(stack0, flow[:, :2], grid), warp(stack1, flow[:, 2:], grid)
-            small = resize(torch.cat([warped0[:, :3], warped1[:, :3], warped0[:, 3:], warped1[:, 3:]], 1), 1 / scale)
-            extra = resize(torch.cat([mask, features], 1), 1 / scale)  # (N, 9, H/scale, W/scale)
-            small_flow = resize(flow, 1 / scale) / scale
-            t_map = t.expand(n, 1, *small.shape[-2:])
-            flow_change, mask, features = block(torch.cat([small, t_map, extra, small_flow], 1), scale)
+            # each piece resized on its own and concatenated once, small (the reference resizes the whole
+            # concatenation: the same values, bilinear works per channel)
+            small0, small1, extra, small_flow = (resize(x, 1 / scale) for x in (warped0, warped1, mask_features, flow))
+            t_map = t.expand(n, 1, *small0.shape[-2:])
+            inputs = torch.cat([small0[:, :3], small1[:, :3], small0[:, 3:], small1[:, 3:], t_map, extra,
+                                small_flow / scale], 1)  # (N, 28, H/scale, W/scale)
+            flow_change, mask_features = block(inputs, scale)
             flow = flow + flow_change  # (N, 4, H, W) px: F_t->0, F_t->1
-        return blend(warp(stack0[:, :3], flow[:, :2], grid), warp(stack1[:, :3], flow[:, 2:], grid), mask)
+        return blend(warp(stack0[:, :3], flow[:, :2], grid), warp(stack1[:, :3], flow[:, 2:], grid),
+                     mask_features[:, :1])
 
 
 # ---------------------------------------------------------------------------------------------- rife3hd
