@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, frames_with_other_pixels, moving_square_frames, write_video
+from test_movie import with_rotation
 
 from framegen.core.extract import FramesManifest
 from framegen.core.ffmpeg import ffmpeg_binary
@@ -204,3 +205,16 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(cli, tmp_path):
     assert killed == clean
     assert sorted(p.name for p in Path("killed").iterdir()) == sorted(p.name for p in Path("clean").iterdir())
     assert frames_with_other_pixels(Path("killed"), Path("clean"), [frame["file"] for frame in clean["frames"]]) == []
+
+
+def test_rotated_movie_comes_out_upright_and_the_manifest_says_so(cli, clip):
+    """A phone video: its 128x96 frames stored with a quarter turn in the metadata come out 96x128, upright."""
+    movie, original = clip
+    code, _, err = cli("extract", with_rotation(movie, 90), "-o", "frames")
+    assert code == 0, err
+    manifest = read_manifest(FramesManifest, Path("frames"))
+    assert (manifest.width, manifest.height, manifest.source.rotation) == (96, 128, 90)
+    assert (manifest.source.width, manifest.source.height) == (128, 96)
+    for frame in manifest.frames[::12]:
+        upright = np.rot90(original[frame.source_index]).astype(int)
+        assert np.abs(read_png_fast(Path("frames") / frame.file).astype(int) - upright).mean() < 6, frame

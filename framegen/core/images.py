@@ -20,6 +20,7 @@ from framegen.core.errors import InputError
 from framegen.core.manifest import atomic_write_bytes
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000; a 3840 x 2160 frame is 8.3 M
+TOO_LARGE = f"larger than framegen handles ({MAX_PIXELS // 1_000_000} megapixels); scale it down first"
 
 
 def read_image(path: Path, keep_alpha: bool = True) -> np.ndarray:
@@ -29,16 +30,15 @@ def read_image(path: Path, keep_alpha: bool = True) -> np.ndarray:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected an image file")
-    too_large = f"is larger than framegen handles ({MAX_PIXELS // 1_000_000} megapixels); scale it down first"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
             if image.width * image.height > MAX_PIXELS:
-                raise InputError(f"{path}: {image.width}x{image.height} {too_large}")
+                raise InputError(f"{path}: {image.width}x{image.height} is {TOO_LARGE}")
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own limit, above ours
-        raise InputError(f"{path}: the image {too_large}") from None
+        raise InputError(f"{path}: the image is {TOO_LARGE}") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not a readable image") from None
     except (OSError, SyntaxError, ValueError) as e:
