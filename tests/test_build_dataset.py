@@ -13,7 +13,7 @@ import torch
 from conftest import moving_square_frames, write_video
 
 from framegen.core.convert import windows_to_float
-from framegen.core.dataset import WindowDataset, open_split, square
+from framegen.core.dataset import DatasetManifest, WindowDataset, open_split, square
 from framegen.core.images import read_png_fast
 from framegen.core.manifest import read_manifest
 from framegen.core.scenes import FilterManifest
@@ -133,11 +133,11 @@ def test_refuses_changed_or_bad_manifests(cli, tmp_path):
 
 def test_non_empty_output_needs_overwrite(cli, tmp_path):
     frames = filtered(cli, tmp_path, n=48, cuts=(24,), held=())
-    Path("data").mkdir()
-    Path("data", "notes.txt").write_text("keep")
+    assert cli("build-dataset", frames, "-o", "data", "--size", "32")[0] == 0
     code, _, err = cli("build-dataset", frames, "-o", "data")
-    assert code == 2 and "--overwrite" in err and Path("data", "notes.txt").exists()
+    assert code == 2 and "--overwrite" in err
     assert cli("build-dataset", frames, "-o", "data", "--size", "16", "--overwrite")[0] == 0
+    assert read_manifest(DatasetManifest, Path("data")).width == 16
 
 
 @pytest.mark.parametrize("option", [("--size", "8"), ("--val-fraction", "1"), ("--stride", "0")])

@@ -166,13 +166,12 @@ def test_bad_options_and_non_empty_output(cli, clip):
     assert cli("extract", movie, "-o", "a", "--every", "0")[0] == 2
     code, _, err = cli("extract", movie, "-o", "a", "--start", "60")
     assert code == 2 and "past the end" in err
-    Path("full").mkdir()
-    Path("full", "keep.txt").write_text("mine")
+    assert cli("extract", movie, "-o", "full", "--every", "2")[0] == 0
     code, _, err = cli("extract", movie, "-o", "full")
     assert code == 2 and "--overwrite" in err
-    assert Path("full", "keep.txt").exists()
     assert cli("extract", movie, "-o", "full", "--overwrite")[0] == 0
-    assert not Path("full", "keep.txt").exists()
+    assert read_manifest(FramesManifest, Path("full")).frame_count == 48  # the new run's frames only
+    assert sorted(p.name for p in Path("full").glob("*.png")) == [f"{k:06d}.png" for k in range(48)]
 
 
 def test_default_folder_is_the_workspace(cli, clip):

@@ -251,7 +251,7 @@ def build_dataset(
     if config.val_fraction > 0 and counts["val"] == 0:
         console.log("[yellow]warning:[/yellow] only one shot has windows, so the val split is empty")
     header = DatasetManifest.header(config.model_dump(), upstream_ref(output, frames_folder / FILTER_NAME))
-    with stage_output(output, "build-dataset", overwrite):
+    with stage_output(output, "build-dataset", overwrite, inputs=[frames_folder]):
         writer = DatasetWriter(output, counts, config.window_length, config.size, config.size)
         write_windows(writer, frames_folder, frames, windows, config.size)
         manifest = writer.finish({**header, "kind": "movie"})

@@ -109,7 +109,7 @@ def extract(movie: Path, folder: Path, config: ExtractConfig, overwrite: bool = 
     if info.duration is not None and config.start >= info.duration:
         raise UsageError(f"--start {config.start:g} s is past the end of {movie} ({info.duration:g} s long)")
     reader = MovieReader(movie, info, config.max_side, config.start, config.end, config.every)
-    with stage_output(folder, "extract", overwrite), ThreadPoolExecutor(WORKERS) as pool:
+    with stage_output(folder, "extract", overwrite, inputs=[movie]), ThreadPoolExecutor(WORKERS) as pool:
         source_hash = pool.submit(sha256_file, movie)
         with reader:
             files = _write_frames(reader, folder, pool)
