@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from framegen.core.errors import InputError, UsageError
-from framegen.core.manifest import atomic_write_bytes
+from framegen.core.manifest import atomic_write_bytes, reported_as
 
 LOCK_NAME = ".framegen.lock"
 PARTIAL_NAME = ".framegen-partial"
@@ -107,7 +107,8 @@ def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False
                              "--overwrite only replaces what framegen wrote: choose another output folder")
         if existing and not (overwrite or unfinished or resume):
             raise UsageError(f"{folder}: output folder is not empty (use --overwrite to replace it)")
-        marker.write_text(stage + "\n")
+        with reported_as(folder):  # a full disk names the folder, not the hidden marker
+            marker.write_text(stage + "\n")
         (folder / WRITTEN_NAME).unlink(missing_ok=True)
         for path in [] if resume else existing:
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
@@ -146,4 +147,5 @@ def record_written(folder: Path, stage: str, names: Iterable[str]) -> None:
     folder = Path(folder)
     known = written_by(folder, stage)
     text = "\n".join([stage, *sorted(known | set(names))]) + "\n"
-    atomic_write_bytes(folder / WRITTEN_NAME, text.encode())
+    with reported_as(folder):
+        atomic_write_bytes(folder / WRITTEN_NAME, text.encode())
