@@ -207,3 +207,15 @@ def test_overwrite_removes_only_what_framegen_wrote(cli, inputs):
     assert code == 0, err
     assert sorted(p.name for p in Path("pngs").iterdir() if not p.name.startswith(".")) == [
         "000.png", "001.png", "002.png"]
+
+
+def test_model_sizes_in_model_json_are_checked_before_allocating(cli, inputs):
+    """A model.json whose architecture sizes describe ~17 peta-parameters: exit 3 with one line, counted on
+    the meta device before any weight is allocated (before: torch tried, and failed with exit 1)."""
+    export = copy_input(inputs.export, "export")
+    edit_json(export / "model.json", lambda data: data["config"].update(width=4, base_channels=10**6))
+    code, _, err = cli("-q", "interpolate", inputs.a, inputs.b, "-o", "out.gif", "--engine", "model",
+                       "--checkpoint", export)
+    assert code == 3, err
+    one_error_line(err, "model.json", "parameters is above framegen's limit")
+    no_output_but("export")
