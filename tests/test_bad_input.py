@@ -263,6 +263,41 @@ def test_20000x20000_image_is_refused_before_decoding(cli, inputs, tmp_path):
     assert int(peak_kb) < 300_000, f"peak RSS {int(peak_kb) // 1024} MB"
 
 
+@pytest.mark.parametrize("stage", ["filter", "build-dataset"])
+def test_huge_image_in_a_frames_folder_is_refused_before_decoding(cli, inputs, stage):
+    """A 9000x9000 PNG (81 megapixels, under Pillow's own bomb limit) put in place of a frame: the frames
+    readers check its header against the 64-megapixel limit before OpenCV decodes it (before: decoded)."""
+    frames = unfiltered_frames(inputs) if stage == "filter" else copy_input(inputs.frames, "frames")
+    png_bomb(frames / "000003.png", 9000, 9000)
+    code, _, err = cli("-q", stage, frames, *(["-o", "data"] if stage == "build-dataset" else []))
+    assert code == 3, err
+    one_error_line(err, "000003.png: 9000x9000 is larger than framegen handles (64 megapixels)")
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "PNG"])
+def test_exif_orientation_is_applied_and_said_with_v(cli, tmp_path, kind):
+    """A photo stored sideways with EXIF orientation 6 (turn 90 degrees clockwise to view) is read upright,
+    and -v says so; before, it was processed sideways."""
+    stored = np.zeros((48, 64, 3), np.uint8)  # landscape as stored: a white block in the top-left corner
+    stored[:16, :16] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    paths = []
+    for name, shift in (("a", 0), ("b", 8)):
+        image = np.roll(stored, shift, axis=1)
+        path = tmp_path / f"{name}.{kind.lower()}"
+        Image.fromarray(image).save(path, kind, exif=exif, **({"quality": 95} if kind == "JPEG" else {}))
+        paths.append(path)
+    upright = read_image(paths[0])
+    assert upright.shape == (64, 48, 3)  # portrait
+    assert np.abs(upright.astype(int) - np.rot90(stored, -1)).mean() < 3  # the block is now top-right
+    code, _, err = cli("-v", "interpolate", *paths, "-o", "out.gif", "--engine", "blend", "--frames", "1")
+    assert code == 0, err
+    said = " ".join(err.split())  # (rich wraps -v lines at the terminal's width)
+    assert f"{paths[0].name}: turned upright as its EXIF orientation says (turned 90 degrees clockwise)" in said
+    assert Image.open("out.gif").size == (48, 64)
+
+
 READ_AND_REPORT_PEAK = """
 import sys
 from framegen.core.images import read_image

@@ -3,7 +3,9 @@ crop, split by shot, and refusal of inconsistent inputs."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -13,7 +15,7 @@ import torch
 from conftest import moving_square_frames, write_video
 
 from framegen.core.convert import windows_to_float
-from framegen.core.dataset import WindowDataset, open_split, square
+from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowDataset, WindowInfo, open_split, square
 from framegen.core.images import read_png_fast
 from framegen.core.manifest import read_manifest
 from framegen.core.scenes import FilterManifest
@@ -133,14 +135,35 @@ def test_refuses_changed_or_bad_manifests(cli, tmp_path):
 
 def test_non_empty_output_needs_overwrite(cli, tmp_path):
     frames = filtered(cli, tmp_path, n=48, cuts=(24,), held=())
-    Path("data").mkdir()
-    Path("data", "notes.txt").write_text("keep")
+    assert cli("build-dataset", frames, "-o", "data", "--size", "32")[0] == 0
     code, _, err = cli("build-dataset", frames, "-o", "data")
-    assert code == 2 and "--overwrite" in err and Path("data", "notes.txt").exists()
+    assert code == 2 and "--overwrite" in err
     assert cli("build-dataset", frames, "-o", "data", "--size", "16", "--overwrite")[0] == 0
+    assert read_manifest(DatasetManifest, Path("data")).width == 16
 
 
 @pytest.mark.parametrize("option", [("--size", "8"), ("--val-fraction", "1"), ("--stride", "0")])
 def test_bad_options_exit_2(cli, tmp_path, option):
     frames = filtered(cli, tmp_path, n=24, cuts=(), held=())
     assert cli("build-dataset", frames, "-o", "data", *option)[0] == 2
+
+
+def test_a_failed_reservation_or_run_leaves_no_split_file(cli, tmp_path, monkeypatch):
+    """The disk fills while the split files are reserved: exit 3, one line naming the user's file (not a
+    temporary one), and the reserved files are gone; a writer that fails later removes its files too."""
+    frames = filtered(cli, tmp_path, n=48, cuts=(24,), held=())
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "posix_fallocate", full, raising=False)
+        code, _, err = cli("-q", "build-dataset", frames, "-o", "data", "--size", "16")
+    assert code == 3 and len(err.strip().splitlines()) == 1, err
+    assert "data/train.npy: No space left on device" in err and ".tmp" not in err, err
+    assert not Path("data").exists()
+    with pytest.raises(RuntimeError):
+        with DatasetWriter(Path(tmp_path), {"train": 2, "val": 1}, 8, 16, 16) as writer:
+            writer.add("train", np.zeros((8, 16, 16, 3), np.uint8), WindowInfo(shot="a", frames=list(range(8))))
+            raise RuntimeError("a failure half-way")
+    assert not list(tmp_path.glob("*.npy"))

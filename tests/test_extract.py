@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, frames_with_other_pixels, moving_square_frames, write_video
+from test_movie import with_rotation
 
 from framegen.core.extract import FramesManifest
 from framegen.core.ffmpeg import ffmpeg_binary
@@ -165,13 +166,12 @@ def test_bad_options_and_non_empty_output(cli, clip):
     assert cli("extract", movie, "-o", "a", "--every", "0")[0] == 2
     code, _, err = cli("extract", movie, "-o", "a", "--start", "60")
     assert code == 2 and "past the end" in err
-    Path("full").mkdir()
-    Path("full", "keep.txt").write_text("mine")
+    assert cli("extract", movie, "-o", "full", "--every", "2")[0] == 0
     code, _, err = cli("extract", movie, "-o", "full")
     assert code == 2 and "--overwrite" in err
-    assert Path("full", "keep.txt").exists()
     assert cli("extract", movie, "-o", "full", "--overwrite")[0] == 0
-    assert not Path("full", "keep.txt").exists()
+    assert read_manifest(FramesManifest, Path("full")).frame_count == 48  # the new run's frames only
+    assert sorted(p.name for p in Path("full").glob("*.png")) == [f"{k:06d}.png" for k in range(48)]
 
 
 def test_default_folder_is_the_workspace(cli, clip):
@@ -204,3 +204,16 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(cli, tmp_path):
     assert killed == clean
     assert sorted(p.name for p in Path("killed").iterdir()) == sorted(p.name for p in Path("clean").iterdir())
     assert frames_with_other_pixels(Path("killed"), Path("clean"), [frame["file"] for frame in clean["frames"]]) == []
+
+
+def test_rotated_movie_comes_out_upright_and_the_manifest_says_so(cli, clip):
+    """A phone video: its 128x96 frames stored with a quarter turn in the metadata come out 96x128, upright."""
+    movie, original = clip
+    code, _, err = cli("extract", with_rotation(movie, 90), "-o", "frames")
+    assert code == 0, err
+    manifest = read_manifest(FramesManifest, Path("frames"))
+    assert (manifest.width, manifest.height, manifest.source.rotation) == (96, 128, 90)
+    assert (manifest.source.width, manifest.source.height) == (128, 96)
+    for frame in manifest.frames[::12]:
+        upright = np.rot90(original[frame.source_index]).astype(int)
+        assert np.abs(read_png_fast(Path("frames") / frame.file).astype(int) - upright).mean() < 6, frame

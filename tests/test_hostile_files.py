@@ -141,3 +141,81 @@ def test_file_names_are_never_run_through_a_shell(cli, tmp_path):
     for touched in ("x", "y", "z", "w"):
         assert not Path(touched).exists() and not (tmp_path / touched).exists(), f"a shell ran `touch {touched}`"
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------------------------------------- --overwrite
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` and its bytes: what must still be there, unchanged."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_overwrite_never_clears_a_folder_that_is_holds_or_lies_in_an_input(cli, inputs):
+    """extract into the movie's folder, build-dataset into (above, beside) its frames folder, interpolate's
+    --frames-dir holding its images: refused, exit 2, every input byte kept (before, --overwrite deleted them)."""
+    Path("mv").mkdir()
+    movie = Path("mv", "m.mp4")
+    movie.write_bytes(inputs.movie.read_bytes())
+    frames = copy_input(inputs.frames, "work/frames")
+    Path("fd").mkdir()
+    for image in (inputs.a, inputs.b):
+        Path("fd", image.name).write_bytes(image.read_bytes())
+    Path("fd", "notes.txt").write_text("mine")
+    before = tree(Path("."))
+    cases = [
+        (["extract", movie, "-o", "mv"], "holds the input"),
+        (["build-dataset", frames, "-o", frames], "is the input"),
+        (["build-dataset", frames, "-o", frames / "dataset"], "lies inside the input"),
+        (["build-dataset", frames, "-o", "work"], "holds the input"),
+        (["interpolate", "fd/a.png", "fd/b.png", "-o", "out.gif", "--frames-dir", "fd"], "holds the input"),
+    ]
+    for args, message in cases:
+        code, _, err = cli("-q", *args, "--overwrite")
+        assert code == 2, (args, err)
+        one_error_line(err, message)
+    assert tree(Path(".")) == before
+
+
+def test_overwrite_removes_only_what_framegen_wrote(cli, inputs):
+    """Files and subfolders framegen did not write are never removed: a folder holding them is refused,
+    with --overwrite too; framegen's own earlier output (frames, filter's files) is replaced."""
+    assert cli("-q", "extract", inputs.movie, "-o", "frames", "--every", "2")[0] == 0
+    assert cli("-q", "filter", "frames")[0] == 0
+    assert cli("-q", "extract", inputs.movie, "-o", "frames", "--overwrite")[0] == 0  # filter's files go too
+    assert read_manifest(FramesManifest, Path("frames")).frame_count == 40
+    assert not Path("frames", "filter.json").exists()
+    Path("frames", "notes.txt").write_text("mine")
+    Path("frames", "mine").mkdir()
+    Path("frames", "mine", "photo.png").write_bytes(inputs.a.read_bytes())
+    before = tree(Path("frames"))
+    code, _, err = cli("-q", "extract", inputs.movie, "-o", "frames", "--overwrite")
+    assert code == 2
+    one_error_line(err, "mine, notes.txt", "did not write")
+    assert tree(Path("frames")) == before
+    Path("fd").mkdir()
+    Path("fd", "notes.txt").write_text("mine")
+    code, _, err = cli("-q", "interpolate", inputs.a, inputs.b, "-o", "out.gif", "--frames-dir", "fd",
+                       "--overwrite")
+    assert code == 2 and Path("fd", "notes.txt").read_text() == "mine" and not Path("out.gif").exists()
+    one_error_line(err, "notes.txt")
+    code, _, err = cli("-q", "interpolate", inputs.a, inputs.b, "-o", "out.gif", "--frames-dir", "pngs",
+                       "--engine", "blend")
+    assert code == 0, err
+    code, _, err = cli("-q", "interpolate", inputs.a, inputs.b, "-o", "out.gif", "--frames-dir", "pngs",
+                       "--engine", "blend", "--times", "0.5", "--overwrite")
+    assert code == 0, err
+    assert sorted(p.name for p in Path("pngs").iterdir() if not p.name.startswith(".")) == [
+        "000.png", "001.png", "002.png"]
+
+
+def test_model_sizes_in_model_json_are_checked_before_allocating(cli, inputs):
+    """A model.json whose architecture sizes describe ~17 peta-parameters: exit 3 with one line, counted on
+    the meta device before any weight is allocated (before: torch tried, and failed with exit 1)."""
+    export = copy_input(inputs.export, "export")
+    edit_json(export / "model.json", lambda data: data["config"].update(width=4, base_channels=10**6))
+    code, _, err = cli("-q", "interpolate", inputs.a, inputs.b, "-o", "out.gif", "--engine", "model",
+                       "--checkpoint", export)
+    assert code == 3, err
+    one_error_line(err, "model.json", "parameters is above framegen's limit")
+    no_output_but("export")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import filecmp
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +153,21 @@ def test_a_textures_folder_without_images_is_bad_input(cli):
     (Path("empty") / "notes.txt").write_text("no images here")
     code, _, err = cli("synth", "-o", "ds", "--windows", "2", "--textures", "empty")
     assert code == 3 and "no PNG, JPEG or WebP images" in err
+
+
+def test_more_than_the_disk_holds_is_refused_before_reserving(cli, monkeypatch):
+    """A dataset larger than the free disk space: exit 3 with one line naming the output folder, before
+    any block is reserved, and nothing left behind (before: the reservation filled the disk and stayed)."""
+    reserved = []
+
+    def reserve(fd, offset, length):  # never reserves for real: this test must not fill the disk on any code
+        reserved.append(length)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", reserve, raising=False)
+    window = 8 * 256 * 256 * 3
+    windows = shutil.disk_usage(".").free // window + 100
+    code, _, err = cli("-q", "synth", "-o", "big", "--windows", str(windows), "--workers", "1")
+    assert code == 3 and reserved == [], err
+    assert len(err.strip().splitlines()) == 1 and "big: the dataset needs" in err and "free" in err, err
+    assert not Path("big").exists()

@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from framegen import __version__
 from framegen.core.errors import FramegenError, InputError, first_validation_error
 from framegen.core.manifest import atomic_output, atomic_write_bytes, check_schema
-from framegen.core.models.registry import build_generator
+from framegen.core.models.registry import build_generator, check_generator_size
 
 CHECKPOINT_FORMAT = "framegen/checkpoint"
 CHECKPOINT_VERSION = 1
@@ -261,6 +261,7 @@ def load_exported(path: Path) -> tuple[torch.nn.Module, ExportedModelInfo]:
     json_path, weights_path = _export_paths(path)
     info = read_export_info(path)
     try:
+        check_generator_size(info.arch, info.config)  # sizes read from a file: checked before allocating
         model = build_generator(info.arch, info.config)
     except FramegenError as e:
         raise InputError(f"{json_path}: {e}") from None

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
@@ -40,7 +41,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from framegen.core import console
 from framegen.core.errors import InputError
 from framegen.core.extract import FramesManifest, iter_frames
-from framegen.core.manifest import Manifest, read_manifest, resolve_inside, upstream_ref, write_manifest
+from framegen.core.manifest import (
+    Manifest,
+    read_manifest,
+    reported_as,
+    resolve_inside,
+    upstream_ref,
+    write_manifest,
+)
 from framegen.core.scenes import FILTER_NAME, FilterManifest, read_filter_manifest, read_moved
 from framegen.core.workspace import stage_output
 
@@ -81,10 +89,14 @@ class DatasetManifest(Manifest):
 class DatasetWriter:
     """Fill the split arrays window by window (bounded memory), then write the manifest last.
 
-    `counts` gives the number of windows of each split up front, so the arrays are allocated once on disk.
-    `add` writes a window with an ordinary file write, not through the memory map: pages written through
-    a map count in the process's resident memory until it ends (RSS grew by the dataset's size: 3.5 GB
-    for 2000 windows of 256 px), while written file data is the kernel's to evict.
+    `counts` gives the number of windows of each split up front, so the arrays are allocated once on disk,
+    after a check that the disk has room for them. `add` writes a window with an ordinary file write, not
+    through the memory map: pages written through a map count in the process's resident memory until it
+    ends (RSS grew by the dataset's size: 3.5 GB for 2000 windows of 256 px), while written file data is
+    the kernel's to evict.
+
+    Used as a context manager (`with DatasetWriter(...) as writer:`), a failure before `finish` removes the
+    split files, so a run that fails never keeps its reserved disk space; a failed allocation always does.
     """
 
     def __init__(self, folder: Path, counts: dict[str, int], window_length: int, height: int, width: int):
@@ -92,12 +104,33 @@ class DatasetWriter:
         self.shape = (window_length, height, width, 3)
         self.arrays = {}  # np.memmap of each split file (its name, length and header size)
         self.files = {}
-        for split, count in counts.items():
-            path = self.folder / f"{split}.npy"
-            self.arrays[split] = open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, *self.shape))
-            reserve_disk_space(path)
-            self.files[split] = open(path, "r+b")
+        self.finished = False
+        check_free_space(self.folder, sum(counts.values()) * int(np.prod(self.shape)))
+        try:
+            for split, count in counts.items():
+                path = self.folder / f"{split}.npy"
+                self.arrays[split] = open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, *self.shape))
+                reserve_disk_space(path)
+                self.files[split] = open(path, "r+b")
+        except BaseException:
+            self.discard()
+            raise
         self.windows: dict[str, list[WindowInfo]] = {split: [] for split in counts}
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is not None and not self.finished:
+            self.discard()
+
+    def discard(self) -> None:
+        """Close and remove the split files: the disk space they reserved is free again."""
+        for file in self.files.values():
+            file.close()
+        for array in self.arrays.values():
+            Path(array.filename).unlink(missing_ok=True)
+        self.files, self.arrays = {}, {}
 
     def add(self, split: str, window: np.ndarray, info: WindowInfo) -> None:
         """window: uint8 (T, H, W, 3) RGB."""
@@ -120,14 +153,15 @@ class DatasetWriter:
         for split, array in self.arrays.items():
             if len(self.windows[split]) != len(array):
                 raise RuntimeError(f"{split}: wrote {len(self.windows[split])} of {len(array)} windows")
-            with self.files[split] as file:  # the windows are on disk before the manifest says they are
-                file.flush()
+            with self.files[split] as file, reported_as(array.filename):  # the windows are on disk before
+                file.flush()  # the manifest says they are
                 os.fsync(file.fileno())
             shots = sorted({w.shot for w in self.windows[split]})
             splits[split] = SplitInfo(file=f"{split}.npy", shots=shots, windows=self.windows[split])
         t, h, w, _ = self.shape
         manifest = DatasetManifest(**manifest_fields, window_length=t, height=h, width=w, splits=splits)
         write_manifest(manifest, self.folder)
+        self.finished = True
         return manifest
 
 
@@ -138,17 +172,23 @@ def write_row(file: BinaryIO, array: np.memmap, row: int, window: np.ndarray) ->
     file.write(np.ascontiguousarray(window).data)
 
 
+def check_free_space(folder: Path, needed: int) -> None:
+    """InputError (exit 3) naming `folder` unless its disk has `needed` bytes free, checked before any
+    reservation: asking for more than the disk holds must not fill it first."""
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise InputError(f"{folder}: the dataset needs {needed / 1e9:.2f} GB and its disk has {free / 1e9:.2f} GB "
+                         "free; free some space, or ask for fewer or smaller windows")
+
+
 def reserve_disk_space(path: Path) -> None:
     """Allocate the blocks of a new (sparse) memory-mapped file now. On a full disk this raises OSError
     (ENOSPC, exit 3) here, before any work; otherwise the first write to an unallocated page would kill
     the process with SIGBUS."""
     if not hasattr(os, "posix_fallocate"):  # not on macOS or Windows
         return
-    with open(path, "r+b") as f:
-        try:
-            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
-        except OSError as e:
-            raise OSError(e.errno, e.strerror, str(path)) from None
+    with open(path, "r+b") as f, reported_as(path):
+        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
 
 
 def open_split(folder: Path, split: str) -> tuple[DatasetManifest, np.ndarray]:
@@ -251,10 +291,10 @@ def build_dataset(
     if config.val_fraction > 0 and counts["val"] == 0:
         console.log("[yellow]warning:[/yellow] only one shot has windows, so the val split is empty")
     header = DatasetManifest.header(config.model_dump(), upstream_ref(output, frames_folder / FILTER_NAME))
-    with stage_output(output, "build-dataset", overwrite):
-        writer = DatasetWriter(output, counts, config.window_length, config.size, config.size)
-        write_windows(writer, frames_folder, frames, windows, config.size)
-        manifest = writer.finish({**header, "kind": "movie"})
+    with stage_output(output, "build-dataset", overwrite, inputs=[frames_folder]):
+        with DatasetWriter(output, counts, config.window_length, config.size, config.size) as writer:
+            write_windows(writer, frames_folder, frames, windows, config.size)
+            manifest = writer.finish({**header, "kind": "movie"})
     return manifest
 
 

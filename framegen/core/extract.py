@@ -4,9 +4,11 @@ The movie is opened by core/movie.py: probed (unreadable, empty, audio-only or t
 with one line, exit 3), then decoded, trimmed (`--start`, `--end`), thinned (`--every`) and scaled by one
 ffmpeg process whose raw RGB frames are read one at a time. Here a small thread pool encodes and writes
 the PNGs, so memory stays flat for any movie length, and the manifest records each frame's source frame
-index and timestamp (index = round(timestamp * fps), exact for constant-frame-rate movies). A movie that
-ffmpeg decodes only in part keeps the frames ffmpeg could decode: the manifest lists the problem under
-`warnings` and it is printed on stderr; if no frame decodes at all, it is an InputError.
+index and timestamp (index = round(timestamp * fps), exact for constant-frame-rate movies). A movie with
+rotation metadata (phone videos) comes out upright at its displayed size, and the manifest records the
+rotation applied (`source.rotation`). A movie that ffmpeg decodes only in part keeps the frames ffmpeg
+could decode: the manifest lists the problem under `warnings` and it is printed on stderr; if no frame
+decodes at all, it is an InputError.
 
 Frames are named by output order (000000.png, 000001.png, ...); the manifest maps each one to its
 source frame index. The folder is written inside `stage_output`: a killed run leaves its partial
@@ -68,8 +70,9 @@ class SourceInfo(BaseModel):
     path: str  # absolute path of the movie when it was extracted (informational)
     sha256: str
     codec: str
-    width: int
+    width: int  # as stored in the file
     height: int
+    rotation: int = 0  # degrees counter-clockwise the frames were turned to stand upright (phone videos)
     fps: str  # rational, e.g. "24/1" or "24000/1001"
     duration: float | None  # seconds, as the container announces it
 
@@ -106,7 +109,7 @@ def extract(movie: Path, folder: Path, config: ExtractConfig, overwrite: bool = 
     if info.duration is not None and config.start >= info.duration:
         raise UsageError(f"--start {config.start:g} s is past the end of {movie} ({info.duration:g} s long)")
     reader = MovieReader(movie, info, config.max_side, config.start, config.end, config.every)
-    with stage_output(folder, "extract", overwrite), ThreadPoolExecutor(WORKERS) as pool:
+    with stage_output(folder, "extract", overwrite, inputs=[movie]), ThreadPoolExecutor(WORKERS) as pool:
         source_hash = pool.submit(sha256_file, movie)
         with reader:
             files = _write_frames(reader, folder, pool)
@@ -123,7 +126,8 @@ def extract(movie: Path, folder: Path, config: ExtractConfig, overwrite: bool = 
             **FramesManifest.header(config.model_dump()),
             source=SourceInfo(
                 path=str(movie.resolve()), sha256=source_hash.result(), codec=info.codec,
-                width=info.width, height=info.height, fps=_rational(fps), duration=info.duration,
+                width=info.width, height=info.height, rotation=info.rotation, fps=_rational(fps),
+                duration=info.duration,
             ),
             width=width,
             height=height,

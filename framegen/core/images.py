@@ -1,7 +1,9 @@
 """Image files in and out. At this boundary images are `uint8 (H, W, 3) RGB` or `uint8 (H, W, 4) RGBA`.
 
 Reading converts what can be converted (16-bit, grayscale, palette, CMYK) and refuses the rest with
-one clear InputError line. A header check refuses images too large to hold in memory before decoding.
+one clear InputError line. A header check refuses images too large to hold in memory before decoding,
+in every reader (`open_image`; movies: movie.probe_movie). Photos are turned upright by their EXIF
+orientation.
 """
 
 from __future__ import annotations
@@ -14,36 +16,62 @@ from pathlib import Path
 import cv2
 import numpy as np
 from isal import isal_zlib
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
+from framegen.core import console
 from framegen.core.errors import InputError
 from framegen.core.manifest import atomic_write_bytes
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000; a 3840 x 2160 frame is 8.3 M
+TOO_LARGE = f"larger than framegen handles ({MAX_PIXELS // 1_000_000} megapixels); scale it down first"
+EXIF_ORIENTATION = 0x0112  # the EXIF tag; 1 = upright, the others below
+ORIENTATIONS = {2: "mirrored", 3: "upside down", 4: "upside down, mirrored", 5: "on its side, mirrored",
+                6: "turned 90 degrees clockwise", 7: "on its other side, mirrored",
+                8: "turned 90 degrees anticlockwise"}
 
 
 def read_image(path: Path, keep_alpha: bool = True) -> np.ndarray:
-    """Decode an image file to uint8 RGB (H, W, 3), or RGBA (H, W, 4) when it has alpha and keep_alpha."""
+    """Decode an image file to uint8 RGB (H, W, 3), or RGBA (H, W, 4) when it has alpha and keep_alpha;
+    turned upright by its EXIF orientation (photos), which -v reports."""
     path = Path(path)
+    image = open_image(path)
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{path}: corrupt or truncated image ({e})") from None
+    return _to_rgb(upright(image, path), keep_alpha, path)
+
+
+def open_image(path: Path) -> Image.Image:
+    """The image file at `path`, opened (its header read, its pixels not yet decoded) and checked against
+    MAX_PIXELS: every image reader calls this before it allocates anything."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected an image file")
-    too_large = f"is larger than framegen handles ({MAX_PIXELS // 1_000_000} megapixels); scale it down first"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
-            if image.width * image.height > MAX_PIXELS:
-                raise InputError(f"{path}: {image.width}x{image.height} {too_large}")
-            image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own limit, above ours
-        raise InputError(f"{path}: the image {too_large}") from None
+        raise InputError(f"{path}: the image is {TOO_LARGE}") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not a readable image") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: corrupt or truncated image ({e})") from None
-    return _to_rgb(image, keep_alpha, path)
+    if image.width * image.height > MAX_PIXELS:
+        image.close()
+        raise InputError(f"{path}: {image.width}x{image.height} is {TOO_LARGE}")
+    return image
+
+
+def upright(image: Image.Image, path: Path) -> Image.Image:
+    """`image` turned and flipped as its EXIF orientation says (a phone photo taken sideways)."""
+    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    if orientation not in ORIENTATIONS:
+        return image
+    console.debug(f"{path}: turned upright as its EXIF orientation says ({ORIENTATIONS[orientation]})")
+    return ImageOps.exif_transpose(image)
 
 
 def _to_rgb(image: Image.Image, keep_alpha: bool, path: Path) -> np.ndarray:
@@ -104,7 +132,9 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 
 def read_png_fast(path: Path) -> np.ndarray:
-    """Decode a PNG that framegen wrote itself (frames folders) with OpenCV: uint8 (H, W, 3) RGB."""
+    """Decode a PNG that framegen wrote itself (frames folders) with OpenCV: uint8 (H, W, 3) RGB. Its
+    header is checked first (open_image): a huge image dropped into the folder is refused, not decoded."""
+    open_image(Path(path)).close()
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise InputError(f"{path}: missing or unreadable frame")

@@ -102,7 +102,7 @@ def interpolate_pair(path_a: Path, path_b: Path, output: Path, engine: Engine, c
     frames = [image_a, *engine.interpolate(image_a, image_b, config.pair_times()), image_b]
     if frames_dir is not None:
         digits = max(3, len(str(len(frames) - 1)))  # 000.png ... so that name order is time order
-        with stage_output(frames_dir, "interpolate", overwrite):
+        with stage_output(frames_dir, "interpolate", overwrite, inputs=[path_a, path_b]):
             for index, frame in enumerate(frames):
                 write_png(frames_dir / f"{index:0{digits}d}.png", frame)
     sequence = pingpong(frames) if config.pingpong else frames

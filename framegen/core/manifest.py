@@ -103,10 +103,20 @@ def atomic_output(path: Path) -> Iterator[Path]:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (atomic_output), flushed to disk before it replaces `path`."""
-    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+    with reported_as(path), atomic_output(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+@contextmanager
+def reported_as(path: Path) -> Iterator[None]:
+    """An OSError in the block (disk full, read-only folder) names `path`, the file the user asked for,
+    not the temporary file it was written through, nor no file at all."""
+    try:
+        yield
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 def write_manifest(manifest: Manifest, folder: Path, name: str = MANIFEST_NAME) -> Path:

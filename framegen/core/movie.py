@@ -36,6 +36,7 @@ import numpy as np
 from framegen.core import console
 from framegen.core.errors import ExternalToolError, InputError
 from framegen.core.ffmpeg import ffmpeg_binary, file_arg, last_error_line
+from framegen.core.images import MAX_PIXELS, TOO_LARGE
 
 MIN_SIDE = 16  # smaller frames carry no usable motion; refused rather than blown up
 
@@ -45,6 +46,7 @@ _SAR = re.compile(r"\[?SAR (\d+):(\d+)")
 _FPS = re.compile(r"([\d.]+)(k?) fps")
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _START = re.compile(r"start: (-?\d+(?:\.\d+)?)")
+_ROTATION = re.compile(r"display ?matrix: rotation of (-?[\d.]+) degrees", re.IGNORECASE)
 _SHOWINFO_CONFIG = re.compile(r"config in time_base: (\d+)/(\d+), frame_rate: (\d+)/(\d+)")
 _SHOWINFO_FRAME = re.compile(r"\bn:\s*\d+ pts:\s*(-?\d+) pts_time:")
 
@@ -56,10 +58,24 @@ class MovieInfo:
     codec: str
     width: int  # stored size
     height: int
-    display_width: int  # width after the sample aspect ratio (anamorphic video)
+    display_width: int  # stored width after the sample aspect ratio (anamorphic video)
     fps: float | None  # as printed (rounded); the exact rational comes from the decode pass
     duration: float | None  # seconds
     start: Fraction  # the container's start time, seconds
+    rotation: int = 0  # degrees counter-clockwise (0, 90, 180, 270) that ffmpeg turns the frames while decoding
+
+    @property
+    def turned(self) -> bool:
+        """A quarter turn: the displayed frames are the stored ones on their side."""
+        return self.rotation in (90, 270)
+
+    def decoded_size(self) -> tuple[int, int]:
+        """(width, height) of the frames ffmpeg decodes, after its rotation, before any scaling."""
+        return (self.height, self.width) if self.turned else (self.width, self.height)
+
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as a player shows the movie: rotated, sample aspect ratio applied."""
+        return (self.height, self.display_width) if self.turned else (self.display_width, self.height)
 
 
 def probe_movie(movie: Path) -> MovieInfo:
@@ -90,11 +106,14 @@ def probe_movie(movie: Path) -> MovieInfo:
     width, height = int(size[1]), int(size[2])
     if min(width, height) < MIN_SIDE:
         raise InputError(f"{movie}: frames are {width}x{height}; framegen needs at least {MIN_SIDE} pixels a side")
+    if width * height > MAX_PIXELS:
+        raise InputError(f"{movie}: frames are {width}x{height}, {TOO_LARGE}")
     sar = _SAR.search(video["rest"])
     sar_ratio = Fraction(int(sar[1]), int(sar[2])) if sar and int(sar[1]) > 0 and int(sar[2]) > 0 else Fraction(1)
     fps = _FPS.search(video["rest"])
     duration = _DURATION.search(text)
     start = _START.search(text)
+    rotation = _stream_rotation(text.splitlines(), video.string)
     return MovieInfo(
         codec=video["codec"],
         width=width,
@@ -103,7 +122,21 @@ def probe_movie(movie: Path) -> MovieInfo:
         fps=float(fps[1]) * (1000 if fps[2] else 1) if fps else None,
         duration=int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]) if duration else None,
         start=Fraction(start[1]) if start else Fraction(0),
+        rotation=rotation,
     )
+
+
+def _stream_rotation(lines: list[str], video_line: str) -> int:
+    """The rotation in the display matrix of the video stream (its side data follows its `Stream` line),
+    as the multiple of 90 degrees ffmpeg applies while decoding (phone videos: 90 or 270); 0 if none."""
+    for line in lines[lines.index(video_line) + 1:]:
+        if "Stream #" in line:
+            break
+        if rotation := _ROTATION.search(line):
+            quarter_turns = round(float(rotation[1]) / 90)
+            # ffmpeg turns only by multiples of 90 degrees (within one degree), other angles not at all
+            return quarter_turns % 4 * 90 if abs(float(rotation[1]) - 90 * quarter_turns) < 1 else 0
+    return 0
 
 
 def _error_reason(ffmpeg_stderr: str) -> str:
@@ -115,9 +148,10 @@ def _error_reason(ffmpeg_stderr: str) -> str:
 
 
 def working_size(info: MovieInfo, max_side: int) -> tuple[int, int]:
-    """(width, height) of the decoded frames: the display size, shrunk so its longest side is at most
-    `max_side` (0 = no limit), aspect kept; even when scaled, as most codecs want for a later re-encode."""
-    width, height = info.display_width, info.height
+    """(width, height) of the decoded frames: the display size (rotated, anamorphic video stretched),
+    shrunk so its longest side is at most `max_side` (0 = no limit), aspect kept; even when scaled, as most
+    codecs want for a later re-encode."""
+    width, height = info.display_size()
     if max_side == 0 or max(width, height) <= max_side:
         return width, height
     scale = max_side / max(width, height)
@@ -135,7 +169,7 @@ def decode_command(
         video = video.filter("trim", end=float(info.start + Fraction(end)))
     if every > 1:
         video = video.filter("select", f"not(mod(n,{every}))")
-    if size != (info.width, info.height):
+    if size != info.decoded_size():  # ffmpeg has rotated the frames already (its default autorotate)
         video = video.filter("scale", *size)
     video = video.filter("showinfo", checksum=0)  # one log line per frame: its pts
     output = ffmpeg.output(video, "pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough")

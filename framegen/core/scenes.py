@@ -62,7 +62,7 @@ from framegen.core.manifest import (
     write_manifest,
 )
 from framegen.core.vgg16 import vgg16_features
-from framegen.core.workspace import folder_lock
+from framegen.core.workspace import folder_lock, record_written
 
 FILTER_NAME = "filter.json"
 SCORES_NAME = "filter_scores.csv"
@@ -146,6 +146,7 @@ def filter_frames(folder: Path, config: FilterConfig, overwrite: bool = False) -
             scores_file=SCORES_NAME,
         )
         write_manifest(manifest, folder, FILTER_NAME)
+        record_written(folder, "extract", [FILTER_NAME, SCORES_NAME])  # --overwrite of extract may remove them
     return manifest
 
 

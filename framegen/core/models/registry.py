@@ -27,6 +27,9 @@ from framegen.core.models.mipal import MipalConfig, MipalGenerator
 from framegen.core.models.rife import Rife3HD, Rife3HDConfig, Rife4, RifeConfig
 
 
+MAX_GENERATOR_PARAMETERS = 1_000_000_000  # 4 GB of float32; mipal at width 4 has 662 M, rife4 5.7 M
+
+
 @dataclass(frozen=True)
 class Arch:
     name: str
@@ -56,6 +59,22 @@ def resolve_generator_config(arch: str, config: dict) -> dict:
 def build_generator(arch: str, config: dict) -> nn.Module:
     spec = get_arch(arch)
     return spec.generator(validate_section(spec.generator_config, config, f"{arch} model"))
+
+
+def check_generator_size(arch: str, config: dict) -> None:
+    """UsageError unless the generator `config` describes has at most MAX_GENERATOR_PARAMETERS: built on
+    the meta device (shapes only, no memory), so sizes read from a file are checked before any allocation.
+    Costs about half a real build: mipal 3.2 s against 6.9 s on busy cores (its spectral norms), rife4 0.02 s."""
+    spec = get_arch(arch)
+    settings = validate_section(spec.generator_config, config, f"{arch} model")
+    try:
+        with torch.device("meta"):
+            parameters = sum(p.numel() for p in spec.generator(settings).parameters())
+    except (RuntimeError, ValueError, OverflowError) as e:  # sizes too large even to describe
+        raise UsageError(f"{arch} model sizes cannot be built ({str(e).splitlines()[0]})") from None
+    if parameters > MAX_GENERATOR_PARAMETERS:
+        raise UsageError(f"{arch} model of {parameters:,} parameters is above framegen's limit of "
+                         f"{MAX_GENERATOR_PARAMETERS:,}")
 
 
 def resolve_discriminator_config(config: dict) -> dict:

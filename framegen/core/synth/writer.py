@@ -190,8 +190,9 @@ def write_synth_dataset(config: SynthConfig, folder: Path, overwrite: bool = Fal
     counts = {"train": config.windows - n_val, "val": n_val}
     workers = min(config.workers or available_cores(), math.ceil(config.windows / CHUNK))
     parameters = config.model_dump(mode="json", exclude={"workers"})  # the output does not depend on it
-    with stage_output(folder, "synth", overwrite):
-        writer = DatasetWriter(folder, counts, config.length, config.size, config.size)
+    inputs = [config.textures] if config.textures is not None else []
+    with stage_output(folder, "synth", overwrite, inputs=inputs), \
+            DatasetWriter(folder, counts, config.length, config.size, config.size) as writer:
         with console.progress(unit="windows") as bar:
             task = bar.add_task("synth", total=config.windows)
             for _ in _write_windows(writer, config, textures, n_val, workers):
