@@ -75,6 +75,7 @@ class ModelEngine(Engine):
         self.multiple = int(generator.size_multiple)
         self.tile_side = max(self.multiple, tile_side // self.multiple * self.multiple)
         self.overlap = overlap
+        self.pixel_times: int | None = None  # tile pixels x times per call: None = the arch's own (fit_memory)
 
     @classmethod
     def load(cls, path: Path, device: str = "auto") -> ModelEngine:
@@ -98,9 +99,13 @@ class ModelEngine(Engine):
 
     def times_per_call(self, tile_pixels: int, count: int, frame_pixels: int) -> int:
         """How many of `count` in-betweens one generator call makes on a tile of `tile_pixels` (x batch), for
-        frames of `frame_pixels` (x batch): the call's own limit, MAX_TIMES_PER_CALL, and OUTPUT_BUFFER."""
+        frames of `frame_pixels` (x batch): the call's own limit (or the budget's, `pixel_times`, once
+        fit_memory set one), MAX_TIMES_PER_CALL, and OUTPUT_BUFFER."""
         arch = self.info.arch if self.info is not None else None
-        by_tile = count if arch in UNSPLIT_TIMES else max(1, ARCH_PIXEL_TIMES.get(arch, PIXEL_TIMES) // tile_pixels)
+        if self.pixel_times is None and arch in UNSPLIT_TIMES:
+            by_tile = count
+        else:
+            by_tile = max(1, (self.pixel_times or ARCH_PIXEL_TIMES.get(arch, PIXEL_TIMES)) // tile_pixels)
         by_output = max(1, OUTPUT_BUFFER // (frame_pixels * 3 * 4))  # the (B, k, 3, H, W) float32 result
         return min(count, by_tile, by_output, MAX_TIMES_PER_CALL)
 
@@ -116,9 +121,12 @@ class ModelEngine(Engine):
         return call + pixels * (24 * channels + b * (24 + 24 * k + 4))
 
     def fit_memory(self, height: int, width: int, channels: int, budget: int) -> int:
-        """Tile sooner (halve the tile side, down to MIN_TILE_SIDE) until the estimate fits `budget`."""
-        while self.memory_needed(height, width, channels) > budget and self.tile_side // 2 >= MIN_TILE_SIDE:
-            self.tile_side = max(self.multiple, self.tile_side // 2 // self.multiple * self.multiple)
+        """Tile sooner until the estimate fits `budget`: halve the tile side (down to MIN_TILE_SIDE), one
+        in-between per call."""
+        b = 2 if channels == 4 else 1
+        while self.memory_needed(height, width, channels) > budget and self.tile_side > MIN_TILE_SIDE:
+            self.tile_side = max(MIN_TILE_SIDE, self.tile_side // 2 // self.multiple * self.multiple)
+            self.pixel_times = self.tile_side**2 * b
         return self.memory_needed(height, width, channels)
 
     def tiled(self, frame0: torch.Tensor, frame1: torch.Tensor, times: list[float]) -> torch.Tensor:
