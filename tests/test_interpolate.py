@@ -402,3 +402,12 @@ def test_a_later_run_removes_the_stale_temporaries_of_a_killed_write(cli, pair, 
         code, _, err = cli("interpolate", *pair, "--frames", "1", "--engine", "blend", "-o", tmp_path / "out.gif")
         assert code == 0, err
         assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_a_checkpoint_folder_without_a_model_names_both_places_it_looked(cli, pair, tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)  # a training run stopped before it exported
+    code, _, err = cli("interpolate", *pair, "--engine", "model", "--checkpoint", run, "-o", tmp_path / "o.gif")
+    assert code == 3 and len(err.strip().splitlines()) == 1, err
+    assert f"{run / 'model.json'}" in err and f"{run / 'export' / 'model.json'}" in err
+    assert "has not exported yet" in err
