@@ -106,6 +106,9 @@ def extract(movie: Path, folder: Path, config: ExtractConfig, overwrite: bool = 
     if info.duration is not None and config.start >= info.duration:
         raise UsageError(f"--start {config.start:g} s is past the end of {movie} ({info.duration:g} s long)")
     reader = MovieReader(movie, info, config.max_side, config.start, config.end, config.every)
+    if min(reader.size) < MIN_SIDE:  # a small --max-side on a wide movie: the short side is below the minimum
+        raise UsageError(f"--max-side {config.max_side} makes {reader.size[0]}x{reader.size[1]} frames; framegen "
+                         f"needs at least {MIN_SIDE} px a side (give a larger --max-side, or 0)")
     with stage_output(folder, "extract", overwrite), ThreadPoolExecutor(WORKERS) as pool:
         source_hash = pool.submit(sha256_file, movie)
         with reader:
