@@ -14,27 +14,18 @@ Target: every run under 1.5 GB (tree), and a peak that does not grow with the nu
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+import peak_rss  # beside this script (python puts the script's folder first on sys.path)
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = Path(os.environ.get("FRAMEGEN_SHARED_DATA", REPO.parent / "shared" / "data")) / "sample_movie.mp4"
 LIMIT_MB = 1536
-
-
-def peak_rss():
-    """bench/peak_rss.py as a module (its polling and its table)."""
-    spec = importlib.util.spec_from_file_location("peak_rss", REPO / "bench" / "peak_rss.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_pair(folder: Path, width: int = 1920, height: int = 1080) -> tuple[Path, Path]:
@@ -59,7 +50,6 @@ def main() -> None:
     parser.add_argument("--engine", default="flow")
     parser.add_argument("--work", type=Path, help="folder for the inputs and outputs (default: a temp folder)")
     args = parser.parse_args()
-    bench = peak_rss()
     work = args.work or Path(tempfile.mkdtemp(prefix="framegen-interpolate-rss-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -75,9 +65,9 @@ def main() -> None:
                     "interpolate", args.movie, "--factor", factor, "--engine", args.engine, "-o", f"movie{factor}.mp4"]
         else:
             print(f"{args.movie}: not found, video mode not measured")
-        peaks = {name: bench.run_polled(command, work) for name, command in runs.items()}
+        peaks = {name: peak_rss.run_polled(command, work) for name, command in runs.items()}
         print(f"interpolate, {args.engine} engine, peak RSS (limit {LIMIT_MB} MB):")
-        print(bench.table(peaks, label="run"))
+        print(peak_rss.table(peaks, label="run"))
         over = [name for name, peak in peaks.items() if peak.tree_mb >= LIMIT_MB or peak.returncode != 0]
         print("all under the limit" if not over else f"over the limit or failed: {', '.join(over)}")
     finally:

@@ -6,9 +6,11 @@ import fcntl
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -284,6 +286,8 @@ def test_an_animated_image_in_a_pair_is_refused(cli, pair, tmp_path):
     code, _, err = cli("interpolate", animated, pair[1], "-o", tmp_path / "out.gif")
     assert code == 3 and "animated image" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out.gif").exists()
+    code, out, err = cli("interpolate", animated, "--engine", "blend", "-o", tmp_path / "alone.mp4")
+    assert code == 0 and "6 frames at 20 fps from 3 at 10 fps" in out, err  # alone, it is played as a movie
 
 
 def test_an_output_that_is_an_input_is_refused(cli, pair, tmp_path):
@@ -411,3 +415,15 @@ def test_a_checkpoint_folder_without_a_model_names_both_places_it_looked(cli, pa
     assert code == 3 and len(err.strip().splitlines()) == 1, err
     assert f"{run / 'model.json'}" in err and f"{run / 'export' / 'model.json'}" in err
     assert "has not exported yet" in err
+
+
+def test_a_huge_image_is_refused_from_its_header_in_one_line(cli, pair, tmp_path):
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    huge = tmp_path / "huge.png"  # declares 10000x10000 (100 megapixels; Pillow warns above 89): never decoded
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10000, 10000, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+    code, _, err = cli("interpolate", huge, pair[1], "-o", tmp_path / "out.gif")
+    assert code == 3 and "larger than framegen handles" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Warning" not in err

@@ -44,7 +44,6 @@ import tempfile
 import threading
 from fractions import Fraction
 from pathlib import Path
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence, TypeVar
 

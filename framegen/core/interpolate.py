@@ -35,6 +35,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
@@ -50,7 +51,7 @@ from framegen.core.animation import (Audio, check_animation, check_not_an_input,
                                      write_animation)
 from framegen.core.engines import ENGINE_NAMES, Engine
 from framegen.core.errors import InputError, UsageError
-from framegen.core.images import read_image, write_png
+from framegen.core.images import MAX_PIXELS, read_image, write_png
 from framegen.core.movie import MovieInfo, MovieReader, probe_movie
 from framegen.core.scenes import ANALYSIS_SIDE, AnalysisFrame, FilterConfig, SceneDetector, shot_spans
 from framegen.core.workspace import stage_output
@@ -63,8 +64,9 @@ MAX_FACTOR = 16  # video mode: --factor, and --fps at most this many times the m
 # What the pipeline holds beside the engine, bytes per pixel x channel: the two inputs, the frame being
 # written as PNG and piped, its PNG encoding, the movie's decoded frames in video mode (about 6 uint8 frames).
 PIPELINE_BYTES = 6
-# ffmpeg's encoder, bytes per pixel (its own process): libx264's lookahead holds about 40 frames.
-ENCODER_BYTES = {"gif": 12, "webp": 12, "apng": 8, "mp4": 80}
+# ffmpeg's encoder, bytes per pixel (its own process), from its peak RSS at 1920x1080 (README, Memory:
+# interpolate): libx264 491 MB (its lookahead holds about 40 frames), GIF 238 MB; WebP and APNG as GIF.
+ENCODER_BYTES = {"gif": 120, "webp": 120, "apng": 120, "mp4": 240}
 
 
 class InterpolateConfig(BaseModel):
@@ -125,10 +127,12 @@ def input_kind(path: Path) -> str:
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected an image or a movie file")
     try:
-        with Image.open(path) as image:
-            return "animated" if getattr(image, "is_animated", False) else "image"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sizes are checked later, one line
+            with Image.open(path) as image:
+                return "animated" if getattr(image, "is_animated", False) else "image"
     except Image.DecompressionBombError:
-        return "image"  # a huge picture: read_image refuses it with its own line
+        return "image"  # a huge picture: refused later with the pixel limit
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return "movie"
 
@@ -199,10 +203,20 @@ class PairResult:
 
 
 def header_size(path: Path) -> tuple[int, int, int]:
-    """(width, height, channels: 4 when it may have alpha, else 3) from the image's header, without decoding."""
-    with Image.open(path) as image:
-        alpha = "A" in image.mode or "transparency" in image.info
-        return image.width, image.height, 4 if alpha else 3
+    """(width, height, channels: 4 when it may have alpha, else 3) from the image's header, without decoding;
+    InputError above images.MAX_PIXELS."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                alpha = "A" in image.mode or "transparency" in image.info
+    except Image.DecompressionBombError:
+        width = height = MAX_PIXELS  # beyond Pillow's own limit, far above ours
+    if width * height > MAX_PIXELS:
+        raise InputError(f"{path}: the image is larger than framegen handles ({MAX_PIXELS // 1_000_000} "
+                         "megapixels); scale it down first")
+    return width, height, 4 if alpha else 3
 
 
 def read_pair(path_a: Path, path_b: Path) -> tuple[np.ndarray, np.ndarray]:
