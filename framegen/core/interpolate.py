@@ -125,7 +125,7 @@ def input_kind(path: Path) -> str:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
-        raise InputError(f"{path}: is a folder, expected an image or a movie file")
+        raise InputError(f"{path}: is a folder, expected an image file (or one movie)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sizes are checked later, one line
