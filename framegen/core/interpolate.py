@@ -64,9 +64,11 @@ MAX_FACTOR = 16  # video mode: --factor, and --fps at most this many times the m
 # What the pipeline holds beside the engine, bytes per pixel x channel: the two inputs, the frame being
 # written as PNG and piped, its PNG encoding, the movie's decoded frames in video mode (about 6 uint8 frames).
 PIPELINE_BYTES = 6
-# ffmpeg's encoder, bytes per pixel (its own process), from its peak RSS at 1920x1080 (README, Memory:
-# interpolate): libx264 491 MB (its lookahead holds about 40 frames), GIF 238 MB; WebP and APNG as GIF.
-ENCODER_BYTES = {"gif": 120, "webp": 120, "apng": 120, "mp4": 240}
+# ffmpeg's encoder (its own process): ENCODER_BASE plus bytes per pixel, from its peak RSS (README, Memory:
+# interpolate): 1920x1080 x 122 frames, libx264 491 MB (its lookahead holds about 40 frames), GIF 238 MB;
+# 4000x3000 x 4 frames, GIF 474 MB. WebP and APNG taken as GIF.
+ENCODER_BASE = 100 * 2**20
+ENCODER_BYTES = {"gif": 70, "webp": 70, "apng": 70, "mp4": 190}
 
 
 class InterpolateConfig(BaseModel):
@@ -180,7 +182,7 @@ def check_memory(engine: Engine, height: int, width: int, channels: int, kind: s
     budget = memory_budget()
     if budget is None:
         return
-    pipeline = height * width * (PIPELINE_BYTES * channels + ENCODER_BYTES[kind])
+    pipeline = height * width * (PIPELINE_BYTES * channels + ENCODER_BYTES[kind]) + ENCODER_BASE
     needed = pipeline + engine.fit_memory(height, width, channels, budget - pipeline)
     console.debug(f"memory: about {needed / 2**20:.0f} MB for {width}x{height} frames ({engine.name} engine); "
                   f"{budget / 2**20:.0f} MB available")
