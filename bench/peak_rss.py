@@ -127,10 +127,11 @@ def measure(work: Path, minutes: float, max_side: int) -> dict[str, Peak]:
     return peaks
 
 
-def table(peaks: dict[str, Peak]) -> str:
-    lines = [f"{'stage':<20} {'seconds':>8} {'framegen MB':>12} {'child MB':>9} {'tree MB':>8}  exit"]
+def table(peaks: dict[str, Peak], label: str = "stage") -> str:
+    width = max(20, *map(len, peaks))
+    lines = [f"{label:<{width}} {'seconds':>8} {'framegen MB':>12} {'child MB':>9} {'tree MB':>8}  exit"]
     for stage, peak in peaks.items():
-        lines.append(f"{stage:<20} {peak.seconds:8.0f} {peak.framegen_mb:12.0f} {peak.child_mb:9.0f} "
+        lines.append(f"{stage:<{width}} {peak.seconds:8.0f} {peak.framegen_mb:12.0f} {peak.child_mb:9.0f} "
                      f"{peak.tree_mb:8.0f}  {peak.returncode}")
     return "\n".join(lines)
 

@@ -3,16 +3,19 @@ and tiling, and `auto`'s safety rule."""
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
 import pytest
 import torch
 from conftest import install_random_rife
 
-from framegen.core import engines
+from framegen.core import engines, motion
 from framegen.core.checkpoint import ExportMetadata, export_model
 from framegen.core.engines import get_engine
 from framegen.core.engines.blend import BlendEngine
+from framegen.core.engines import minterpolate
 from framegen.core.engines.flow import FlowEngine
 from framegen.core.engines.model import ModelEngine, tile_starts
 from framegen.core.errors import InputError, UsageError
@@ -268,3 +271,60 @@ def test_rife_makes_every_time_of_a_pair_in_one_call_at_any_size(tmp_path, arch,
                                torch.tensor([times]))[0]  # (6, 3, 45, 67)
         for made, frame in zip(frames, expected):
             assert np.abs(made.astype(int) - np.round(frame.permute(1, 2, 0).numpy() * 255)).max() <= 1
+
+
+# ------------------------------------------------------------------ issue 16: streaming and a memory budget
+
+
+def test_frames_are_made_one_at_a_time_and_checked_at_once(monkeypatch):
+    chosen = []
+    real_choose = motion.choose_motion
+    monkeypatch.setattr(motion, "choose_motion", lambda *args: chosen.append(1) or real_choose(*args))
+    frames = textured_square_frames(8)
+    made = FlowEngine().frames(frames[0], frames[7], [0.25, 0.5, 0.75])
+    first = next(made)
+    assert first.shape == frames[0].shape and len(chosen) == 1  # the later motions are not made yet
+    assert len(list(made)) == 2 and len(chosen) == 3
+    generator = Crossfade()
+    engine = ModelEngine(generator, tile_side=768, overlap=16)
+    engine.pixel_times = 96 * 128  # one time per call
+    model_frames = engine.frames(frames[0], frames[7], [0.2, 0.4, 0.6])
+    next(model_frames)
+    assert len(generator.shapes) == 1
+    assert len(list(model_frames)) == 2 and len(generator.shapes) == 3
+    with pytest.raises(UsageError):
+        FlowEngine().frames(frames[0], frames[7], [1.5])  # before any frame is asked for
+    with pytest.raises(InputError):
+        BlendEngine().frames(frames[0], frames[0][:10], [0.5])
+
+
+def test_model_engine_tiles_sooner_to_fit_a_memory_budget():
+    engine = ModelEngine(Crossfade(), tile_side=768, overlap=16)
+    roomy = engine.memory_needed(1000, 1500, 3)
+    assert engine.fit_memory(1000, 1500, 3, budget=10 * roomy) == roomy and engine.tile_side == 768
+    fitted = engine.fit_memory(1000, 1500, 3, budget=roomy // 4)
+    assert engine.tile_side < 768 and fitted < roomy
+    rng = np.random.default_rng(5)
+    a, b = (rng.integers(0, 256, (150, 201, 3), dtype=np.uint8) for _ in range(2))
+    tiny = ModelEngine(Crossfade(), tile_side=768, overlap=16)
+    tiny.fit_memory(150, 201, 3, budget=1)  # cannot fit: the smallest tiles, still right
+    assert tiny.tile_side == 128
+    for t, w in zip(tiny.interpolate(a, b, [0.3]), BlendEngine().interpolate(a, b, [0.3])):
+        assert np.abs(t.astype(int) - w).max() <= 1
+
+
+def test_a_call_holds_a_bounded_number_of_times(tmp_path):
+    engine = ModelEngine(Crossfade())
+    engine.info = type("Info", (), {"arch": "rife3hd"})()  # rife3hd asks for all its times in one call
+    assert engine.times_per_call(768 * 768, 1000, 1920 * 1080) <= 32
+    assert engine.times_per_call(64 * 64, 1000, 64 * 64) == 32
+    assert engine.times_per_call(768 * 768, 1000, 8000 * 8000) == 1  # the full-frame result stays bounded
+
+
+def test_minterpolate_hands_out_its_frames_in_the_order_asked_keeping_only_those_still_needed():
+    h, w = 2, 3
+    raw = b"".join(bytes([index]) * (h * w * 3) for index in range(6))
+    picked = list(minterpolate._pick_frames(io.BytesIO(raw), (h, w), [4, 1, 1, 5]))
+    assert [round(float(frame[0, 0, 0]) * 255) for frame in picked] == [4, 1, 1, 5]
+    with pytest.raises(EOFError):
+        list(minterpolate._pick_frames(io.BytesIO(raw), (h, w), [7]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +118,39 @@ def test_written_files_get_the_usual_permissions(tmp_path, suffix):
         os.umask(previous)
     for name in (f"out{suffix}", "manifest.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640, name
+
+
+def test_no_argument_reads_the_workspace_frames_and_writes_beside_them(cli, tmp_path):
+    movie = write_video(tmp_path / "movie.mp4", moving_square_frames(8), fps=24)
+    assert cli("extract", movie)[0] == 0  # framegen-work/frames (the test runs in its own folder)
+    code, out, err = cli("export-gif")
+    assert code == 0, err
+    assert "framegen-work/animation.gif: 8 frames at 24 fps" in out
+    assert len(decode(Path("framegen-work/animation.gif"), 128, 96)) == 8
+
+
+def test_no_argument_without_a_workspace_says_where_it_looked(cli):
+    code, _, err = cli("export-gif")
+    assert code == 3 and "framegen-work/frames" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_output_that_is_one_of_the_frames_is_refused(cli, frames_folder, tmp_path):
+    frame = frames_folder / "f00.png"
+    before = frame.read_bytes()
+    code, _, err = cli("export-gif", frames_folder, "-o", frame)
+    assert code == 2 and "is one of the inputs" in err, err
+    assert frame.read_bytes() == before
+
+
+def test_loop_and_size_limits_are_checked_before_the_work(cli, frames_folder, tmp_path):
+    code, _, err = cli("export-gif", frames_folder, "-o", tmp_path / "a.webp", "--loop", "65536")
+    assert code == 2 and "plays at most 65535" in err, err
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    for i in range(2):
+        write_png(wide / f"{i}.png", np.full((16, 16400, 3), 40 * i, np.uint8))
+    code, _, err = cli("export-gif", wide, "-o", tmp_path / "a.webp")
+    assert code == 2 and "16383 px a side" in err, err
+    assert not list(tmp_path.glob("a.webp")) and not list(tmp_path.glob(".a.webp*"))
+    code, _, err = cli("export-gif", wide, "-o", tmp_path / "a.webp", "--width", "1640")  # scaled: it fits
+    assert code == 0, err

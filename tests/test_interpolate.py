@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import signal
+import struct
 import subprocess
+import sys
+import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from conftest import SHARED_DATA, install_random_rife, moving_square_frames, write_video
+from conftest import REPO, SHARED_DATA, install_random_rife, moving_square_frames, write_video
 from framegen.core.ffmpeg import ffmpeg_binary
 from framegen.core.images import read_image, write_png
 from framegen.core.interpolate import plan_segments
@@ -247,3 +255,175 @@ def test_sample_movie_doubles_without_morphing_across_cuts(cli, sample_movie, tm
         to_before = np.abs(frames[2 * cut - 1] - source[cut - 1]).mean()
         to_after = np.abs(frames[2 * cut - 1] - source[cut]).mean()
         assert to_before < 5 and to_before < to_after / 10, (cut, to_before, to_after)
+
+
+# ------------------------------------------------------------------ issue 15/16: inputs, outputs, limits
+
+
+def test_one_image_alone_is_a_usage_error_even_named_like_a_movie(cli, pair, tmp_path):
+    disguised = tmp_path / "clip.mp4"
+    disguised.write_bytes(pair[0].read_bytes())  # a PNG named .mp4: its content says image
+    for single in (pair[0], disguised):
+        code, out, err = cli("interpolate", single, "-o", tmp_path / "out.mp4")
+        assert code == 2 and "one image" in err and "two images" in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_movie_named_like_an_image_is_a_movie(cli, tmp_path):
+    movie = write_video(tmp_path / "movie.mp4", moving_square_frames(12))
+    disguised = tmp_path / "still.png"
+    disguised.write_bytes(movie.read_bytes())
+    code, out, err = cli("interpolate", disguised, "-o", tmp_path / "out.mp4", "--engine", "blend")
+    assert code == 0, err
+    assert "24 frames at 48 fps" in out
+
+
+def test_an_animated_image_in_a_pair_is_refused(cli, pair, tmp_path):
+    animated = tmp_path / "anim.gif"
+    frames = [Image.fromarray(frame) for frame in moving_square_frames(3)]
+    frames[0].save(animated, save_all=True, append_images=frames[1:], duration=100)
+    code, _, err = cli("interpolate", animated, pair[1], "-o", tmp_path / "out.gif")
+    assert code == 3 and "animated image" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out.gif").exists()
+    code, out, err = cli("interpolate", animated, "--engine", "blend", "-o", tmp_path / "alone.mp4")
+    assert code == 0 and "6 frames at 20 fps from 3 at 10 fps" in out, err  # alone, it is played as a movie
+
+
+def test_an_output_that_is_an_input_is_refused(cli, pair, tmp_path):
+    before = pair[0].read_bytes()
+    code, _, err = cli("interpolate", *pair, "-o", pair[0].with_suffix(".png"))
+    assert code == 2 and "is one of the inputs" in err, err
+    os.link(pair[1], tmp_path / "b-link.png")  # the same file under another name
+    code, _, err = cli("interpolate", *pair, "-o", tmp_path / "b-link.png")
+    assert code == 2 and "is one of the inputs" in err, err
+    assert pair[0].read_bytes() == before
+    movie = write_video(tmp_path / "movie.mp4", moving_square_frames(12))
+    movie_bytes = movie.read_bytes()
+    code, _, err = cli("interpolate", movie, "-o", movie, "--engine", "blend")
+    assert code == 2 and "is one of the inputs" in err, err
+    assert movie.read_bytes() == movie_bytes
+
+
+def test_times_are_capped_like_frames(cli, pair, tmp_path):
+    times = ",".join(f"{(k + 1) / 5002:.6f}" for k in range(5000))
+    code, _, err = cli("interpolate", *pair, "--times", times, "-o", tmp_path / "out.gif")
+    assert code == 2 and "at most 1000" in err, err
+    assert not (tmp_path / "out.gif").exists()
+
+
+def test_loop_and_size_limits_are_checked_before_the_work(cli, pair, tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr("framegen.core.engines.blend.BlendEngine.interpolate_float",
+                        lambda self, *args: made.append(1) or [])
+    for suffix, plays in ((".gif", 70000), (".webp", 65536), (".png", 65536)):
+        code, _, err = cli("interpolate", *pair, "--engine", "blend", "--loop", plays, "-o", tmp_path / f"o{suffix}")
+        assert code == 2 and "--loop" in err and "plays at most" in err, err
+    wide = np.zeros((16, 16400, 3), np.uint8)  # 0.26 megapixels, wider than WebP and libx264 allow
+    write_png(tmp_path / "wa.png", wide)
+    write_png(tmp_path / "wb.png", wide)
+    for suffix in (".webp", ".mp4"):
+        code, _, err = cli("interpolate", tmp_path / "wa.png", tmp_path / "wb.png", "--engine", "blend",
+                           "-o", tmp_path / f"wide{suffix}")
+        assert code == 2 and "px a side" in err, err
+    assert made == [] and not list(tmp_path.glob("o.*")) and not list(tmp_path.glob("wide.*"))
+
+
+def test_what_cannot_fit_in_memory_is_refused_before_the_work(cli, tmp_path, monkeypatch):
+    big = np.zeros((1500, 2000, 3), np.uint8)
+    write_png(tmp_path / "a.png", big)
+    write_png(tmp_path / "b.png", big)
+    monkeypatch.setenv("FRAMEGEN_MEMORY_MB", "64")
+    code, _, err = cli("interpolate", tmp_path / "a.png", tmp_path / "b.png", "--engine", "flow",
+                       "-o", tmp_path / "out.gif")
+    assert code == 3 and "2000x1500 frames need about" in err and "GB is available" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out.gif").exists()
+    monkeypatch.setenv("FRAMEGEN_MEMORY_MB", "4096")
+    code, _, err = cli("interpolate", tmp_path / "a.png", tmp_path / "b.png", "--engine", "blend", "--frames", "1",
+                       "-o", tmp_path / "out.gif")
+    assert code == 0, err
+
+
+def test_pingpong_streams_back_the_same_frames(cli, pair, tmp_path):
+    code, _, err = cli("interpolate", *pair, "--frames", "3", "--pingpong", "-o", tmp_path / "out.png",
+                       "--frames-dir", tmp_path / "frames")
+    assert code == 0, err
+    frames = decode(tmp_path / "out.png", 128, 96)  # APNG: lossless
+    written = [read_image(tmp_path / "frames" / f"{i:03d}.png") for i in range(5)]
+    assert len(frames) == 8  # 0 1 2 3 4 3 2 1
+    for index, source in enumerate([0, 1, 2, 3, 4, 3, 2, 1]):
+        assert np.array_equal(frames[index], written[source]), index
+
+
+def test_video_mode_takes_start_and_end_like_extract(cli, tmp_path):
+    silent = write_video(tmp_path / "silent.mp4", moving_square_frames(48))  # 2 s at 24 fps
+    movie = tmp_path / "movie.mp4"
+    subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(silent), "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=2", "-c:v", "copy", "-c:a", "aac", "-shortest", str(movie)],
+                   check=True)
+    code, out, err = cli("interpolate", movie, "--start", "0.5", "--end", "1.5", "--engine", "blend",
+                         "-o", tmp_path / "part.mp4")
+    assert code == 0, err
+    assert "48 frames at 48 fps from 24 at 24 fps" in out, out
+    frames = decode(tmp_path / "part.mp4", 128, 96).astype(int)
+    source = decode(movie, 128, 96).astype(int)
+    assert len(frames) == 48 and np.abs(frames[0] - source[12]).mean() < 2  # starts at 0.5 s = frame 12
+    probe = subprocess.run([ffmpeg_binary(), "-hide_banner", "-i", str(tmp_path / "part.mp4")], capture_output=True)
+    assert "Audio:" in probe.stderr.decode() and "Duration: 00:00:01.0" in probe.stderr.decode()
+    code, _, err = cli("interpolate", movie, "--start", "1.5", "--end", "0.5", "-o", tmp_path / "x.mp4")
+    assert code == 2 and "end" in err
+
+
+def test_video_mode_fps_is_capped_at_16x(cli, tmp_path):
+    movie = write_video(tmp_path / "movie.mp4", moving_square_frames(12))
+    code, _, err = cli("interpolate", movie, "--fps", "1000", "--engine", "blend", "-o", tmp_path / "out.mp4")
+    assert code == 2 and "at most 16x" in err, err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_sigterm_during_interpolate_leaves_no_temporary_file(pair, tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "framegen", "-q", "interpolate", *map(str, pair), "--frames",
+                                "1000", "--engine", "blend", "-o", str(tmp_path / "out.gif")],
+                               env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.gif.*.tmp")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "finished before it could be stopped"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert list(tmp_path.glob(".out.gif.*")) == [] and not (tmp_path / "out.gif").exists()
+
+
+def test_a_later_run_removes_the_stale_temporaries_of_a_killed_write(cli, pair, tmp_path):
+    stale = tmp_path / ".out.gif.0123456789ab.tmp"  # what a SIGKILLed write leaves
+    stale.write_bytes(b"half a gif")
+    live = tmp_path / ".out.gif.abcdef012345.tmp"  # a write still in progress holds its lock
+    other = tmp_path / ".other.gif.0123456789ab.tmp"
+    other.write_bytes(b"")
+    with open(live, "wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        code, _, err = cli("interpolate", *pair, "--frames", "1", "--engine", "blend", "-o", tmp_path / "out.gif")
+        assert code == 0, err
+        assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_a_checkpoint_folder_without_a_model_names_both_places_it_looked(cli, pair, tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)  # a training run stopped before it exported
+    code, _, err = cli("interpolate", *pair, "--engine", "model", "--checkpoint", run, "-o", tmp_path / "o.gif")
+    assert code == 3 and len(err.strip().splitlines()) == 1, err
+    assert f"{run / 'model.json'}" in err and f"{run / 'export' / 'model.json'}" in err
+    assert "has not exported yet" in err
+
+
+def test_a_huge_image_is_refused_from_its_header_in_one_line(cli, pair, tmp_path):
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    huge = tmp_path / "huge.png"  # declares 10000x10000 (100 megapixels; Pillow warns above 89): never decoded
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10000, 10000, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+    code, _, err = cli("interpolate", huge, pair[1], "-o", tmp_path / "out.gif")
+    assert code == 3 and "larger than framegen handles" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Warning" not in err

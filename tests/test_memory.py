@@ -1,4 +1,8 @@
-"""Under load: extract + filter + build-dataset of a 20-minute 1080p movie keep peak RSS under 2 GB.
+"""Peak memory: `interpolate` does not grow with the number of frames (fast, always run); and, under load,
+extract + filter + build-dataset of a 20-minute 1080p movie keep peak RSS under 2 GB.
+
+The interpolate test reads the peak RSS of a child process (getrusage of a fresh wrapper process whose only
+child is framegen: the largest peak of framegen and of the ffmpeg it runs), no cgroup needed.
 
 Slow (about half an hour on 2 cores, ~15 GB of scratch disk), so not run by default or in CI:
     python -m pytest -m slow tests/test_memory.py -s
@@ -10,13 +14,16 @@ build-dataset's 256 px windows), filter and build-dataset with their defaults.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, moving_square_frames
+from framegen.core.images import write_png
 
 LIMIT_MB = 2048
 
@@ -44,3 +51,27 @@ def test_20_minute_1080p_movie_keeps_peak_rss_under_2_gb(tmp_path):
     finally:  # gigabytes of frames and windows
         for folder in ("frames", "dataset"):
             shutil.rmtree(tmp_path / folder, ignore_errors=True)
+
+
+def peak_rss_mb(args: list, cwd: Path) -> float:
+    """Peak RSS (MB) of `python -m framegen ARGS` and its children, read by a wrapper from getrusage."""
+    wrapper = ("import resource, subprocess, sys; "
+               "code = subprocess.run([sys.executable, '-m', 'framegen', '-q', *sys.argv[1:]]).returncode; "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if code == 0 else -code)")
+    done = subprocess.run([sys.executable, "-c", wrapper, *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    peak_kb = int(done.stdout.strip().splitlines()[-1])
+    assert peak_kb > 0, done.stderr
+    return peak_kb / 1024
+
+
+def test_interpolate_peak_memory_does_not_grow_with_the_number_of_frames(tmp_path):
+    frames = moving_square_frames(8, size=(120, 160))
+    write_png(tmp_path / "a.png", frames[0])
+    write_png(tmp_path / "b.png", frames[7])
+    peaks = {count: peak_rss_mb(["interpolate", "a.png", "b.png", "--engine", "blend", "--frames", count,
+                                 "--frames-dir", f"frames{count}", "-o", f"out{count}.gif"], tmp_path)
+             for count in (10, 1000)}
+    # holding 1000 frames of 160x120 (uint8 and float) would take about 290 MB more
+    assert peaks[1000] - peaks[10] < 40, peaks
+    assert len(list((tmp_path / "frames1000").glob("*.png"))) == 1002

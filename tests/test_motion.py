@@ -51,24 +51,24 @@ def test_dis_finds_a_translation_and_the_motion_at_t_follows_it():
     flow01 = DISFlow().flow(gray0, gray1)  # gray1(x + flow) ~ gray0(x)
     assert np.median(flow01[..., 0]) == pytest.approx(-4, abs=0.25)
     assert np.median(flow01[..., 1]) == pytest.approx(0, abs=0.25)
-    motions = motion_at_times(DISFlow(), image_to_float(frame0), image_to_float(frame1), [0.25, 0.5])
+    motions = list(motion_at_times(DISFlow(), image_to_float(frame0), image_to_float(frame1), [0.25, 0.5]))
     for motion in motions:
         assert motion.shape == (80, 120, 2)
         assert np.median(motion[20:60, 20:100, 0]) == pytest.approx(-4, abs=0.25)
-    still = motion_at_times(DISFlow(), image_to_float(frame0), image_to_float(frame0), [0.5])[0]
+    still = next(motion_at_times(DISFlow(), image_to_float(frame0), image_to_float(frame0), [0.5]))
     assert np.abs(still).max() < 0.05  # no motion: the zero candidate wins everywhere
 
 
 def test_motion_is_estimated_at_most_at_the_working_size_and_scaled_back():
     big = smooth_texture(400, 1400, seed=2)
     frame0, frame1 = big[:, :1300], big[:, 10:1310]  # 10 px at full size; flows run at 640 px wide
-    motion = motion_at_times(DISFlow(), image_to_float(frame0), image_to_float(frame1), [0.5])[0]
+    motion = next(motion_at_times(DISFlow(), image_to_float(frame0), image_to_float(frame1), [0.5]))
     assert motion.shape == (400, 1300, 2)
     assert np.median(motion[100:300, 200:1100, 0]) == pytest.approx(-10, abs=0.6)
 
 
 def test_layers_import_one_way():
-    assert imported_modules(CORE / "motion.py") <= {"__future__", "functools", "cv2", "numpy",
+    assert imported_modules(CORE / "motion.py") <= {"__future__", "functools", "typing", "cv2", "numpy",
                                                     "framegen.core.convert"}
     for path in (CORE / "models").glob("*.py"):
         bad = {m for m in imported_modules(path) if m.startswith(("framegen.core.engines", "framegen.core.losses"))}

@@ -9,13 +9,15 @@ import typer
 
 from framegen.core import console, workspace
 from framegen.core.config import resolve_config
+from framegen.core.signals import sigterm_as_interrupt
 
 NAME = "export-gif"
 
 
 def run(
-    frames: Path = typer.Argument(
-        ..., help="Folder of PNG frames (name order), or a frames folder / manifest.json from extract."
+    frames: Optional[Path] = typer.Argument(
+        None, help="Folder of PNG frames (name order), or a frames folder / manifest.json from extract. "
+        "\\[default: framegen-work/frames]", show_default=False,
     ),
     output: Optional[Path] = typer.Option(
         None, "-o", "--output", help="Animation to write: .gif .webp .png (APNG) .mp4. "
@@ -42,8 +44,11 @@ def run(
     from framegen.core.animation import ExportConfig, export_frames
 
     settings = resolve_config(ExportConfig, dict(fps=fps, loop=loop, pingpong=pingpong, width=width), config)
-    if output is None:
+    if frames is None:
+        frames = workspace.input_folder(None, "frames")
+    if output is None:  # in the workspace: beside its frames folder, the default input
         output = workspace.workspace() / "animation.gif"
         output.parent.mkdir(parents=True, exist_ok=True)
-    count, rate = export_frames(frames, output, settings)
+    with sigterm_as_interrupt():
+        count, rate = export_frames(frames, output, settings)
     console.result(f"wrote {output}: {count} frames at {rate:g} fps")

@@ -11,12 +11,15 @@ from framegen.commands import filter as filter_command
 from framegen.core import console, workspace
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
+from framegen.core.signals import sigterm_as_interrupt
 
 NAME = "interpolate"
 
 
 def run(
-    inputs: list[Path] = typer.Argument(..., help="Two images A B (an animation), or one MOVIE."),
+    inputs: list[Path] = typer.Argument(
+        ..., help="Two images A B (an animation), or one MOVIE (told apart by their content, not their names)."
+    ),
     output: Optional[Path] = typer.Option(
         None, "-o", "--output", help="Animation to write: .gif .webp .png (APNG) .mp4. "
         "\\[default: framegen-work/interpolated.gif, or .mp4 for a movie]",
@@ -26,10 +29,17 @@ def run(
         None, "--times", help="Explicit in-between times in (0, 1), comma-separated, e.g. 0.25,0.5,0.75."
     ),
     fps: Optional[float] = typer.Option(
-        None, "--fps", help="Frames per second of the animation \\[default: 12]; for a movie, the output rate."
+        None, "--fps", help="Frames per second of the animation \\[default: 12]; for a movie, the output rate "
+        "(at most 16x the movie's)."
     ),
     factor: Optional[int] = typer.Option(
-        None, "--factor", help="Movie: output rate = FACTOR x the movie's rate. \\[default: 2]"
+        None, "--factor", help="Movie: output rate = FACTOR x the movie's rate, 2 to 16. \\[default: 2]"
+    ),
+    start: Optional[float] = typer.Option(
+        None, "--start", help="Movie: start at this time, in seconds, as in extract. \\[default: 0]"
+    ),
+    end: Optional[float] = typer.Option(
+        None, "--end", help="Movie: stop before this time, in seconds. \\[default: the end]"
     ),
     loop: Optional[int] = typer.Option(
         None, "--loop", help="How many times the animation plays; 0 = forever (GIF/WebP/APNG). \\[default: 0]"
@@ -77,22 +87,20 @@ def run(
     comes from the suffix of -o.
     """
     from framegen.core.engines import get_engine
-    from framegen.core.interpolate import InterpolateConfig, interpolate_pair, interpolate_video
+    from framegen.core.interpolate import InterpolateConfig, input_mode, interpolate_pair, interpolate_video
     from framegen.core.scenes import FilterConfig
 
-    if len(inputs) not in (1, 2):
-        raise UsageError(f"give two images (A B) or one movie, not {len(inputs)} files")
     settings = resolve_config(
         InterpolateConfig,
-        dict(engine=engine, checkpoint=checkpoint, device=device, frames=frames, times=parse_times(times), fps=fps, factor=factor,
-             loop=loop, pingpong=pingpong),
+        dict(engine=engine, checkpoint=checkpoint, device=device, frames=frames, times=parse_times(times), fps=fps,
+             factor=factor, start=start, end=end, loop=loop, pingpong=pingpong),
         config,
     )
     flags = filter_command.detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames,
                                           hold_threshold)
     detection = resolve_config(FilterConfig, flags, base=settings.filter.model_dump())  # flags over the file
     settings = settings.model_copy(update={"filter": detection})
-    video = len(inputs) == 1
+    video = input_mode(inputs) == "video"
     if output is None:
         output = workspace.workspace() / ("interpolated.mp4" if video else "interpolated.gif")
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -101,21 +109,22 @@ def run(
     interpolator = get_engine(settings.engine, settings.checkpoint, settings.device)
     console.debug(f"engine: {interpolator.name}")
     if video:
-        result = interpolate_video(inputs[0], output, interpolator, settings)
+        with sigterm_as_interrupt():
+            result = interpolate_video(inputs[0], output, interpolator, settings)
         console.result(
             f"wrote {output}: {result.output_frames} frames at {float(result.output_fps):g} fps from "
             f"{result.input_frames} at {float(result.input_fps):g} fps ({interpolator.name} engine; "
             f"{len(result.cuts)} scene cuts held, not morphed; {result.held} held frames)"
         )
         return
-    animation = interpolate_pair(inputs[0], inputs[1], output, interpolator, settings, frames_dir, overwrite)
-    h, w, channels = animation[0].shape
+    with sigterm_as_interrupt():
+        pair = interpolate_pair(inputs[0], inputs[1], output, interpolator, settings, frames_dir, overwrite)
     console.result(
-        f"wrote {output}: {len(animation)} frames of {w}x{h} {'RGBA' if channels == 4 else 'RGB'} "
-        f"({interpolator.name} engine)"
+        f"wrote {output}: {pair.frames} frames of {pair.width}x{pair.height} "
+        f"{'RGBA' if pair.channels == 4 else 'RGB'} ({interpolator.name} engine)"
     )
     if frames_dir is not None:
-        console.result(f"wrote {len(animation)} PNG frames to {frames_dir}")
+        console.result(f"wrote {pair.frames} PNG frames to {frames_dir}")
 
 
 def parse_times(text: str | None) -> list[float] | None:

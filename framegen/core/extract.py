@@ -31,7 +31,7 @@ from framegen.core import console
 from framegen.core.errors import UsageError
 from framegen.core.images import encode_png_fast, read_png_fast
 from framegen.core.manifest import Manifest, read_manifest, resolve_inside, sha256_file, write_manifest
-from framegen.core.movie import MIN_SIDE, MovieReader, probe_movie
+from framegen.core.movie import MIN_SIDE, MovieReader, probe_movie, working_size
 from framegen.core.workspace import stage_output
 
 WORKERS = min(4, os.cpu_count() or 1)  # PNG encode/decode threads (OpenCV releases the GIL)
@@ -108,6 +108,10 @@ def extract(movie: Path, folder: Path, config: ExtractConfig, overwrite: bool = 
     info = probe_movie(movie)
     if info.duration is not None and config.start >= info.duration:
         raise UsageError(f"--start {config.start:g} s is past the end of {movie} ({info.duration:g} s long)")
+    width, height = working_size(info, config.max_side)
+    if min(width, height) < MIN_SIDE:  # a small --max-side on a wide movie: the short side is below the minimum
+        raise UsageError(f"--max-side {config.max_side} makes {width}x{height} frames; framegen needs at least "
+                         f"{MIN_SIDE} px a side (give a larger --max-side, or 0)")
     reader = MovieReader(movie, info, config.max_side, config.start, config.end, config.every)
     with stage_output(folder, "extract", overwrite, inputs=[movie]), ThreadPoolExecutor(WORKERS) as pool:
         source_hash = pool.submit(sha256_file, movie)

@@ -21,6 +21,7 @@ The motion of a pair at time t (`motion_at_times`), which the `flow` engine warp
 from __future__ import annotations
 
 import functools
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -59,25 +60,24 @@ class DISFlow:
         return np.ascontiguousarray(self.dis.calc(u_from, u_to, None)[:h, :w])
 
 
-def motion_at_times(dis: DISFlow, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> list[np.ndarray]:
+def motion_at_times(dis: DISFlow, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> Iterator[np.ndarray]:
     """For each t, the 0 -> 1 motion (H, W, 2) px of the point at each pixel at time t, full resolution.
 
     image0, image1: float32 (H, W, C) in [0, 1] (C = 3 or 4; alpha is ignored). The flows are estimated
-    once for the pair; only the choice among the candidates is made per t."""
+    once for the pair; only the choice among the candidates is made per t, when its motion is asked for
+    (a generator: one full-resolution motion at a time)."""
     h, w = image0.shape[:2]
     scale = min(1.0, WORK_SIDE / max(h, w))
     work_size = (max(1, round(w * scale)), max(1, round(h * scale)))
     gray0, gray1 = working_gray(image0, work_size), working_gray(image1, work_size)  # float32 (h', w') in [0, 1]
     flow01, flow10 = dis.flows(gray0, gray1)  # float32 (h', w', 2), px at the working size
     candidates = [(flow01, length(flow01)), (-flow10, length(flow10)), (np.zeros_like(flow01), 0.0)]
-    motions = []
     for t in times:
         motion = choose_motion(gray0, gray1, candidates, t)  # (h', w', 2) px, frame 0 -> 1
         if scale < 1.0:
             motion = cv2.resize(motion, (w, h), interpolation=cv2.INTER_LINEAR)
             motion *= np.float32(w / work_size[0]), np.float32(h / work_size[1])
-        motions.append(motion)
-    return motions
+        yield motion
 
 
 def working_gray(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

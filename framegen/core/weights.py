@@ -124,8 +124,13 @@ def resolve_export(checkpoint: str | Path) -> Path:
     """A `--checkpoint` value -> an export folder (or file): an existing path (a training run folder
     stands for its `export/`), else installed weights NAME; InputError naming what was looked for."""
     path = Path(checkpoint)
-    if path.is_dir() and not (path / "model.json").is_file() and (path / "export" / "model.json").is_file():
-        return path / "export"  # a training run folder
+    if path.is_dir() and not (path / "model.json").is_file():
+        if (path / "export" / "model.json").is_file():
+            return path / "export"  # a training run folder
+        unfinished = " (a training run that has not exported yet)" if (path / "checkpoints").is_dir() else ""
+        raise InputError(f"{path}: neither an export folder (no {path / 'model.json'}) nor a training run folder "
+                         f"with an export (no {path / 'export' / 'model.json'}){unfinished}; pass one of those, or "
+                         "installed weights by NAME (`framegen weights list`)")
     if path.exists():
         return path
     installed = installed_weights(str(checkpoint))

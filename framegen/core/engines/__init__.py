@@ -1,7 +1,8 @@
 """Interpolation engines: two images + times t in (0, 1) -> the in-between frames. One interface.
 
     engine = get_engine("flow")
-    frames = engine.interpolate(image0, image1, [1/7, 2/7, ..., 6/7])
+    frames = engine.interpolate(image0, image1, [1/7, 2/7, ..., 6/7])   # a list
+    for frame in engine.frames(image0, image1, times): ...             # one at a time (long sequences)
 
 Images are uint8 (H, W, 3) RGB or (H, W, 4) RGBA, both of the same shape; the frames come back in that
 shape. Engines work on float32 (H, W, C) images in [0, 1]. RGBA is interpolated premultiplied (colour

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from framegen.core.engines.base import Engine
@@ -10,5 +12,7 @@ from framegen.core.engines.base import Engine
 class BlendEngine(Engine):
     name = "blend"
 
-    def interpolate_float(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> list[np.ndarray]:
-        return [(1.0 - t) * image0 + t * image1 for t in times]
+    BYTES_PER_PIXEL = 60  # the float pair (24) and one float frame with its temporaries
+
+    def interpolate_float(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> Iterator[np.ndarray]:
+        return ((1.0 - t) * image0 + t * image1 for t in times)

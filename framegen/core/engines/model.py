@@ -32,6 +32,7 @@ exactly the same warp: where that matters, the `flow` engine moves alpha with th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -52,6 +53,15 @@ ARCH_PIXEL_TIMES = {"rife4": 2**21}
 # rife3hd shares the bisection midpoints between all the times of one call: its times are never split
 # (memory grows with the widest bisection level, bounded by its tiles: 1.6 GB for six k/7 at 512x512).
 UNSPLIT_TIMES = ("rife3hd",)
+# Memory budget (engines/base.py): at most this many times per call (rife3hd's finest bisection level holds
+# 31 midpoints, so it shares all it can), the full-frame float result of a call at most OUTPUT_BUFFER bytes,
+# and, for a budget (fit_memory), tiles down to MIN_TILE_SIDE. Bytes per tile pixel x time of one call, from
+# the peaks above (mipal 0.8 GB for 512x512 x 2; rife4 0.7 KB; rife3hd 1.6 GB for six k/7 at 512x512).
+MAX_TIMES_PER_CALL = 32
+OUTPUT_BUFFER = 256 * 2**20
+MIN_TILE_SIDE = 128
+BYTES_PER_PIXEL_TIME = 1536
+ARCH_BYTES_PER_PIXEL_TIME = {"rife4": 720, "rife3hd": 1024}
 
 
 class ModelEngine(Engine):
@@ -65,32 +75,59 @@ class ModelEngine(Engine):
         self.multiple = int(generator.size_multiple)
         self.tile_side = max(self.multiple, tile_side // self.multiple * self.multiple)
         self.overlap = overlap
+        self.pixel_times: int | None = None  # tile pixels x times per call: None = the arch's own (fit_memory)
 
     @classmethod
     def load(cls, path: Path, device: str = "auto") -> ModelEngine:
         generator, info = load_exported(Path(path))
         return cls(generator, info, device=device)
 
-    def interpolate_float(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> list[np.ndarray]:
+    def interpolate_float(self, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> Iterator[np.ndarray]:
         channels = image0.shape[2]
         # (B, 3, H, W) in [0, 1] on the device, B = 1 for RGB, 2 for RGBA
         batch0, batch1 = (image_to_batch(image).to(self.device) for image in (image0, image1))
         h, w = image0.shape[:2]
-        per_call = self.times_per_call(min(h, self.tile_side) * min(w, self.tile_side) * batch0.shape[0], len(times))
-        frames = []
-        with torch.inference_mode():
-            for start in range(0, len(times), per_call):
-                chunk = times[start:start + per_call]
+        b = batch0.shape[0]
+        per_call = self.times_per_call(min(h, self.tile_side) * min(w, self.tile_side) * b, len(times), h * w * b)
+        for start in range(0, len(times), per_call):
+            chunk = times[start:start + per_call]
+            with torch.inference_mode():  # not held across the yields: the caller's code runs between them
                 result = self.tiled(batch0, batch1, chunk)  # (B, k, 3, H, W) in [0, 1]
-                frames += [batch_to_image(result[:, k], channels) for k in range(len(chunk))]
-        return frames
+                frames = [batch_to_image(result[:, k], channels) for k in range(len(chunk))]
+            del result
+            yield from frames
 
-    def times_per_call(self, tile_pixels: int, count: int) -> int:
-        """How many of `count` in-betweens one generator call makes on a tile of `tile_pixels` (x batch)."""
+    def times_per_call(self, tile_pixels: int, count: int, frame_pixels: int) -> int:
+        """How many of `count` in-betweens one generator call makes on a tile of `tile_pixels` (x batch), for
+        frames of `frame_pixels` (x batch): the call's own limit (or the budget's, `pixel_times`, once
+        fit_memory set one), MAX_TIMES_PER_CALL, and OUTPUT_BUFFER."""
         arch = self.info.arch if self.info is not None else None
-        if arch in UNSPLIT_TIMES:
-            return count
-        return max(1, ARCH_PIXEL_TIMES.get(arch, PIXEL_TIMES) // tile_pixels)
+        if self.pixel_times is None and arch in UNSPLIT_TIMES:
+            by_tile = count
+        else:
+            by_tile = max(1, (self.pixel_times or ARCH_PIXEL_TIMES.get(arch, PIXEL_TIMES)) // tile_pixels)
+        by_output = max(1, OUTPUT_BUFFER // (frame_pixels * 3 * 4))  # the (B, k, 3, H, W) float32 result
+        return min(count, by_tile, by_output, MAX_TIMES_PER_CALL)
+
+    def memory_needed(self, height: int, width: int, channels: int) -> int:
+        """Working memory beyond the loaded model: one generator call on a tile, and the full-frame buffers
+        (the float pair, its batches, a call's result and blend weights, one frame's conversion)."""
+        b = 2 if channels == 4 else 1
+        pixels = height * width
+        tile_pixels = min(height, self.tile_side) * min(width, self.tile_side) * b
+        k = self.times_per_call(tile_pixels, MAX_TIMES_PER_CALL, pixels * b)
+        arch = self.info.arch if self.info is not None else None
+        call = tile_pixels * k * ARCH_BYTES_PER_PIXEL_TIME.get(arch, BYTES_PER_PIXEL_TIME)
+        return call + pixels * (24 * channels + b * (24 + 24 * k + 4))
+
+    def fit_memory(self, height: int, width: int, channels: int, budget: int) -> int:
+        """Tile sooner until the estimate fits `budget`: halve the tile side (down to MIN_TILE_SIDE), one
+        in-between per call."""
+        b = 2 if channels == 4 else 1
+        while self.memory_needed(height, width, channels) > budget and self.tile_side > MIN_TILE_SIDE:
+            self.tile_side = max(MIN_TILE_SIDE, self.tile_side // 2 // self.multiple * self.multiple)
+            self.pixel_times = self.tile_side**2 * b
+        return self.memory_needed(height, width, channels)
 
     def tiled(self, frame0: torch.Tensor, frame1: torch.Tensor, times: list[float]) -> torch.Tensor:
         """Run the generator over overlapping tiles and blend them: (B, 3, H, W) x2 -> (B, K, 3, H, W)."""
