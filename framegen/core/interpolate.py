@@ -249,7 +249,8 @@ def interpolate_pair(path_a: Path, path_b: Path, output: Path, engine: Engine, c
     times = config.pair_times()
     count = len(times) + 2
     frames = itertools.chain([image_a], engine.frames(image_a, image_b, times), [image_b])
-    with stage_output(frames_dir, "interpolate", overwrite, inputs=[path_a, path_b]) if frames_dir is not None else nullcontext():
+    folder = stage_output(frames_dir, "interpolate", overwrite, inputs=[path_a, path_b]) if frames_dir else nullcontext()
+    with folder:
         if frames_dir is not None:
             frames = written_as_png(frames, frames_dir, count)
         write_animation(output, pingpong_frames(frames) if config.pingpong else frames,
