@@ -19,6 +19,7 @@ from typing import Optional
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from framegen import __version__
@@ -107,7 +108,7 @@ def root(
 
 
 def _fail(message: str, code: int) -> int:
-    console.stderr.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True)
+    console.stderr.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)  # a path may hold [ ]
     return code
 
 

@@ -62,6 +62,12 @@ def test_bad_value_in_a_config_file_names_the_file_and_key(cli, tmp_path):
     assert code == 2 and err == "error: invalid value for --max-side: must be at least 0, got -5\n"
 
 
+def test_brackets_in_a_message_are_printed_as_they_are(cli):
+    """A path such as `shots[1]` is not rich markup: it used to print as `shots`."""
+    code, _, err = cli("filter", "shots[1]")
+    assert code == 3 and err == "error: shots[1]: no such folder\n"
+
+
 def test_a_missing_default_input_names_the_stage_to_run(cli):
     code, _, err = cli("build-dataset")
     assert code == 3 and "run `framegen extract` first" in err
