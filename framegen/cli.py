@@ -43,9 +43,10 @@ def command_help(docstring: str) -> tuple[str, str]:
     The docstring: a summary paragraph, an optional `Examples:` paragraph (one command line a line), then
     prose paragraphs. The help starts with the examples, then the summary and the prose, each paragraph
     on one line so that rich wraps it to the terminal (a docstring's own line breaks would break its
-    sentences in the middle at 80 columns); the example lines stay lines.
+    sentences in the middle at 80 columns); the example lines stay lines. A docstring is plain text, not rich
+    markup: `[model] width = 0.25` shows as written.
     """
-    summary, *paragraphs = inspect.cleandoc(docstring).split("\n\n")
+    summary, *paragraphs = escape(inspect.cleandoc(docstring)).split("\n\n")
     examples = [p for p in paragraphs if p.startswith(EXAMPLES_HEADER)]
     prose = [" ".join(line.strip() for line in p.splitlines()) for p in [summary, *paragraphs] if p not in examples]
     head = [EXAMPLES_HEADER, "\n".join(line.strip() for line in examples[0].splitlines()[1:])] if examples else []

@@ -4,6 +4,7 @@ import errno
 import os
 
 import pytest
+from rich.text import Text
 
 from framegen import __version__
 from framegen.cli import command_help
@@ -126,6 +127,12 @@ def test_command_help_puts_examples_first_and_unwraps_prose():
     """
     assert command_help(doc) == ("Examples:\n\nframegen x a\nframegen x b\n\nSummary on two lines.\n\nMore prose.",
                                  "Summary on two lines.")
+
+
+def test_command_help_is_plain_text_not_markup():
+    """`[model]` in a docstring was rich markup: train's help printed `e.g.  width = 0.25`."""
+    help_text, _ = command_help("Summary.\n\nSet [model] width = 0.25 in the TOML.")
+    assert "[model] width" in Text.from_markup(help_text).plain
 
 
 def test_help_lists_every_stage(cli):
