@@ -215,7 +215,24 @@ def test_opencv_warnings_do_not_break_the_one_line_rule(tmp_path):
     result = subprocess.run([sys.executable, "-m", "framegen", "-q", "filter", "frames"], cwd=tmp_path, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 3
-    assert result.stderr == "error: frames/000005.png: missing or unreadable frame\n"
+    assert result.stderr.startswith("error: frames/000005.png: ") and len(result.stderr.splitlines()) == 1
+
+
+def test_opencv_log_is_silent_unless_verbose(capfd):
+    """OpenCV writes its `[ WARN ]` lines to file descriptor 2 itself; -v lets them through."""
+    import cv2
+
+    from framegen.core import console
+
+    try:
+        for verbosity, shown in [(0, False), (1, True)]:
+            console.set_verbosity(verbosity)
+            console.route_library_messages()
+            assert cv2.imread("no-such-image.png") is None
+            assert ("WARN" in capfd.readouterr().err) == shown
+    finally:
+        console.set_verbosity(0)
+        console.route_library_messages()
 
 
 def test_python_warnings_become_verbose_lines(cli, monkeypatch):
