@@ -1,19 +1,29 @@
 """The `framegen` command: the root Typer app and the one error boundary.
 
 Every subcommand lives in framegen/commands/ (one thin file each). Errors raised by the library are
-typed (framegen.core.errors); here they become one red line on stderr and a documented exit code.
-Tracebacks are shown only with --debug.
+typed (framegen.core.errors); here they become one red line on stderr and a documented exit code, and
+so do Typer's own usage errors (an unknown option, a missing argument): `error: ...` in lower case, the
+flag named as the user types it. Tracebacks are shown only with --debug.
+
+A subcommand's help is its run() docstring (see `command_help`): a one-paragraph summary, an `Examples:`
+paragraph of command lines, then prose. `--help` shows the examples first; the summary is the command's
+line in `framegen --help`.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
 from typing import Optional
 
 import typer
+from pydantic import ValidationError
+from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from framegen import __version__
-from framegen.core.errors import EXIT_FILESYSTEM, EXIT_INTERRUPTED, FramegenError
+from framegen.core.errors import EXIT_FILESYSTEM, EXIT_INTERRUPTED, FramegenError, validation_message
 
 try:
     # pydantic and rich: a fraction of a second, still long enough for a Ctrl-C. torch and OpenCV load
@@ -24,15 +34,55 @@ except KeyboardInterrupt:  # stopped while starting up: the same quiet stop as d
     raise SystemExit(EXIT_INTERRUPTED) from None
 from framegen.core import console
 
+EXAMPLES_HEADER = "Examples:"
+
+
+def command_help(docstring: str) -> tuple[str, str]:
+    """(help, short_help) of a subcommand from its docstring.
+
+    The docstring: a summary paragraph, an optional `Examples:` paragraph (one command line a line), then
+    prose paragraphs. The help starts with the examples, then the summary and the prose, each paragraph
+    on one line so that rich wraps it to the terminal (a docstring's own line breaks would break its
+    sentences in the middle at 80 columns); the example lines stay lines. A docstring is plain text, not rich
+    markup: `[model] width = 0.25` shows as written.
+    """
+    summary, *paragraphs = escape(inspect.cleandoc(docstring)).split("\n\n")
+    examples = [p for p in paragraphs if p.startswith(EXAMPLES_HEADER)]
+    prose = [" ".join(line.strip() for line in p.splitlines()) for p in [summary, *paragraphs] if p not in examples]
+    head = [EXAMPLES_HEADER, "\n".join(line.strip() for line in examples[0].splitlines()[1:])] if examples else []
+    return "\n\n".join(head + prose), prose[0]
+
+
+class FlagsAsFlags:
+    """Typer's help with boolean flags shown as flags: no `<bool>` beside --overwrite or --help."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""  # typer shows the metavar, when one is set, in place of the type
+        return params
+
+
+class FramegenCommand(FlagsAsFlags, TyperCommand):
+    pass
+
+
+class FramegenGroup(FlagsAsFlags, TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="framegen",
+    cls=FramegenGroup,
     help="Animate images by frame interpolation: movie -> frames -> dataset -> model -> animation.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 for command in COMMANDS:
-    app.command(name=command.NAME)(command.run)
+    help_text, summary = command_help(command.run.__doc__)
+    app.command(name=command.NAME, cls=FramegenCommand, help=help_text, short_help=summary)(command.run)
 
 _debug = False
 
@@ -55,11 +105,39 @@ def root(
     global _debug
     _debug = debug
     console.set_verbosity(-1 if quiet else (1 if verbose else 0))
+    console.route_library_messages()
 
 
 def _fail(message: str, code: int) -> int:
-    console.stderr.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True)
+    console.stderr.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)  # a path may hold [ ]
     return code
+
+
+def usage_error_text(error: typer.TyperException) -> str:
+    """Typer's usage error (an unknown option, a missing argument, a value it could not parse) as one line:
+    `no such option: --nope (see framegen extract --help)`, not three lines of usage and `Error: ...`."""
+    param = getattr(error, "param", None)
+    cause = error.__cause__
+    if param is not None and isinstance(cause, ValidationError):  # typer parses values with pydantic
+        text = f"invalid value for {param_name(param)}: {validation_message(cause.errors()[0])}"
+    else:
+        text = error.format_message()
+        if param is not None:
+            text = text.replace(param.get_error_hint(), param_name(param))
+        text = re.sub(r"\s+", " ", text).strip().removesuffix(".")
+        text = re.sub(r"'(--?[\w-]+)'", r"\1", text)  # option '--max-side' requires... -> option --max-side
+        text = text.replace(". Choose from:", ": one of")
+        text = re.sub(r"\(Possible options: ([^)]*)\)", r"(did you mean \1?)", text)
+        text = text[:1].lower() + text[1:]
+    context = getattr(error, "ctx", None)
+    return text + (f" (see {context.command_path} --help)" if context is not None else "")
+
+
+def param_name(param) -> str:
+    """An option as the user types it (`--max-side`), an argument as its help shows it (`MOVIE`)."""
+    if param.param_type_name == "option":
+        return max(param.opts, key=len)
+    return (param.metavar or param.name).upper()
 
 
 def run_cli(argv: list[str] | None = None) -> int:
@@ -74,11 +152,13 @@ def run_cli(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         console.stderr.print("Stopped.")
         return EXIT_INTERRUPTED
-    except typer.TyperException as e:  # bad options or arguments: Typer's usage message, exit 2
+    except typer.TyperException as e:  # bad options or arguments: one line in framegen's words, exit 2
         if _debug:
             raise
-        e.show()
-        return e.exit_code
+        if type(e).__name__ == "NoArgsIsHelpError":  # plain `framegen`: the help is the answer (as typer does)
+            e.show()
+            return e.exit_code
+        return _fail(usage_error_text(e), e.exit_code)
     except FramegenError as e:
         if _debug:
             raise

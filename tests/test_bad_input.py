@@ -324,8 +324,8 @@ def outside(data: dict) -> None:  # the first file a manifest names now points a
 
 
 @pytest.mark.parametrize("stage, source, manifest, change, message", [
-    ("filter", "frames", "manifest.json", drop("fps"), "invalid manifest field fps: Field required"),
-    ("build-dataset", "frames", "filter.json", drop("shots"), "invalid manifest field shots: Field required"),
+    ("filter", "frames", "manifest.json", drop("fps"), "invalid manifest field fps: missing"),
+    ("build-dataset", "frames", "filter.json", drop("shots"), "invalid manifest field shots: missing"),
     ("export-gif", "frames", "manifest.json", drop("frames"), "invalid manifest field frames"),
     ("export-gif", "frames", "manifest.json", lambda m: m.update(schema_version=99), "schema_version 99"),
     ("export-gif", "frames", "manifest.json", outside, "points outside its folder"),

@@ -150,7 +150,7 @@ def test_bad_frames_manifests_exit_3(cli, tmp_path):
         assert code == 3 and message in err and len(err.strip().splitlines()) == 1, err
     (frames / "manifest.json").unlink()
     code, _, err = cli("filter", frames)
-    assert code == 3 and "run the previous stage first" in err
+    assert code == 3 and "run `framegen extract` first" in err
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
 """One thin file per subcommand: parse options -> build a pydantic config -> call framegen.core.
 
-Each module has NAME (the subcommand) and run() (the Typer function; its docstring is the help text).
+Each module has NAME (the subcommand) and run() (the Typer function; its docstring is the help text: a
+summary paragraph, an `Examples:` paragraph of one or two command lines, which `--help` shows first, then
+prose; see cli.command_help).
 Listed in the order of the pipeline, which is the order `framegen --help` shows them.
 
 Start-up stays fast because a command module imports its stage's core module (and so torch, OpenCV,

@@ -41,6 +41,10 @@ def run(
 ) -> None:
     """Cut training windows of distinct drawings from an extracted, filtered movie.
 
+    Examples:
+        framegen build-dataset
+        framegen build-dataset clip-frames -o clip-dataset --size 128
+
     A window never crosses a cut and never holds a held frame; windows that barely move are dropped.
     Train and val get different shots. Frames are stored as uint8 arrays that training memory-maps.
     """

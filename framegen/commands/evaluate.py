@@ -47,6 +47,10 @@ def run(
     """Score engines on real in-betweens: for every window, frames 0 and 7 -> 1..6 (large gap) and 0 and
     2 -> 1 (small gap).
 
+    Examples:
+        framegen evaluate
+        framegen evaluate --engine flow,model --checkpoint rife4 --max-windows 20
+
     PSNR, SSIM and MS-SSIM per t and overall, and time per frame, for each engine; per dataset when
     several are given. Prints tables and writes a JSON report (per-shot numbers included).
     """
@@ -60,7 +64,8 @@ def run(
         engines = ["blend", "flow", "model"] if checkpoints else None
     flags = dict(engines=engines, checkpoints=checkpoints or None, device=device, gif=gif, split=split,
                  max_windows=max_windows)
-    settings = resolve_config(EvaluateConfig, flags, config)
+    settings = resolve_config(EvaluateConfig, flags, config,
+                              flag_names={"engines": "--engine", "checkpoints": "--checkpoint"})
     if settings.checkpoints and not set(CHECKPOINT_ENGINES) & set(settings.engines):
         raise UsageError("--checkpoint is for the model and auto engines: add model to --engine")
     report_path = output if output is not None else Path(folders[0]).parent / "evaluation.json"

@@ -38,6 +38,10 @@ def run(
     """Turn frames into an animation: GIF (a palette per frame, ffmpeg palettegen/paletteuse), WebP, APNG
     or MP4, by the suffix of -o.
 
+    Examples:
+        framegen export-gif framegen-work/frames -o movie.gif
+        framegen export-gif inbetweens/ -o out.webp --fps 24 --pingpong --width 320
+
     Frames stream through ffmpeg, so long sequences need little memory. The file appears only when it is
     complete (written to a temporary name, then renamed).
     """

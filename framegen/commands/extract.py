@@ -30,6 +30,10 @@ def run(
 ) -> None:
     """Decode every frame of MOVIE into numbered PNGs plus manifest.json.
 
+    Examples:
+        framegen extract movie.mp4
+        framegen extract movie.mp4 --start 60 --end 90 --max-side 480 -o clip-frames
+
     ffmpeg decodes and scales in one pass. The manifest records the movie's path, sha256, codec, size and
     frame rate, and for every frame its source frame index and timestamp. A run that was killed is redone
     by simply running the command again.

@@ -60,6 +60,10 @@ def run(
 ) -> None:
     """Find scene cuts, shots and held frames ("on twos") of an extracted movie.
 
+    Examples:
+        framegen filter
+        framegen filter clip-frames --cut-threshold 30 --overwrite
+
     Writes filter.json (cuts, shots, held frames, as source frame indices) and filter_scores.csv (the
     per-frame scores) into the frames folder.
     """

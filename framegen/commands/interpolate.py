@@ -22,7 +22,7 @@ def run(
     ),
     output: Optional[Path] = typer.Option(
         None, "-o", "--output", help="Animation to write: .gif .webp .png (APNG) .mp4. "
-        "\\[default: framegen-work/interpolated.gif, or .mp4 for a movie]",
+        "\\[default: interpolated.gif, or .mp4 for a movie, in framegen-work]",
     ),
     frames: Optional[int] = typer.Option(None, "--frames", help="In-betweens between A and B. \\[default: 6]"),
     times: Optional[str] = typer.Option(
@@ -79,6 +79,10 @@ def run(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --frames-dir folder."),
 ) -> None:
     """Interpolate between two images A B into an animation, or raise the frame rate of a MOVIE.
+
+    Examples:
+        framegen interpolate a.png b.png -o out.gif --frames 10
+        framegen interpolate movie.mp4 --factor 2 -o smooth.mp4
 
     Two images: A, the in-betweens, B, at the inputs' exact size (any size; RGBA gives a transparent
     animation). One movie: every frame kept, in-betweens added; scene cuts are never morphed across

@@ -49,6 +49,10 @@ def run(
 ) -> None:
     """Render synthetic training windows with exact ground truth, in the format `build-dataset` writes.
 
+    Examples:
+        framegen synth --windows 3000
+        framegen synth -o synth-large --motion large --hold-rate 0.3
+
     Each window is a scene: a background and layers (cartoon shapes, textured cut-outs, strokes)
     moving along smooth random paths, occluding each other, entering and leaving the frame.
     A scene is a pure function of (seed, window, t): every frame is exact ground truth.

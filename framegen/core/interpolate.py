@@ -74,18 +74,18 @@ ENCODER_BYTES = {"gif": 70, "webp": 70, "apng": 70, "mp4": 190}
 class InterpolateConfig(BaseModel):
     """Options of `framegen interpolate`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     engine: Literal[ENGINE_NAMES] = "auto"
     checkpoint: Path | None = None  # an export or run folder, or installed weights NAME (engines.get_engine)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # where the model engine runs
     frames: int | None = Field(None, ge=1, le=MAX_IN_BETWEENS)  # in-betweens of a pair [default: 6]
     times: list[float] | None = None  # explicit in-between times of a pair, in (0, 1)
-    fps: float | None = Field(None, gt=0)  # pair: animation rate [12]; movie: the output rate
+    fps: float | None = Field(None, gt=0, le=1000)  # pair: animation rate [12]; movie: the output rate
     factor: int | None = Field(None, ge=2, le=MAX_FACTOR)  # movie: output rate = factor x input rate [2]
     start: float = Field(0.0, ge=0.0)  # movie: seconds from its start
     end: float | None = Field(None, gt=0.0)  # movie: seconds; None = to its end
-    loop: int = Field(0, ge=0)  # plays, 0 = forever (GIF/WebP/APNG)
+    loop: int = Field(0, ge=0, le=65535)  # plays, 0 = forever (GIF/WebP/APNG)
     pingpong: bool = False
     filter: FilterConfig = Field(default_factory=FilterConfig)  # movie: the cut and held-frame detectors
 

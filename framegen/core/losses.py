@@ -140,7 +140,7 @@ def build_loss(arch: str, config: dict) -> nn.Module:
 class GanConfig(BaseModel):
     """The adversarial part: loss kind, weight, discriminator and its learning rate (TTUR)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool | None = None  # None: the arch's default
     loss: Literal["hinge", "lsgan"] = "hinge"

@@ -28,6 +28,7 @@ from framegen import __version__
 from framegen.core.errors import InputError, first_validation_error
 
 MANIFEST_NAME = "manifest.json"
+WRITTEN_BY = {"framegen/frames": "extract", "framegen/filter": "filter", "framegen/dataset": "build-dataset"}
 
 
 class UpstreamRef(BaseModel):
@@ -147,7 +148,9 @@ def read_manifest(cls: type[M], path: Path, name: str = MANIFEST_NAME) -> M:
     """Load and validate a manifest of stage `cls`; every failure is one clear InputError line."""
     file = manifest_path(path, name)
     if not file.exists():
-        raise InputError(f"{file}: no {cls.SCHEMA} manifest here (run the previous stage first)")
+        stage = WRITTEN_BY.get(cls.SCHEMA)
+        run_first = f"run `framegen {stage}` first" if stage else "run the previous stage first"
+        raise InputError(f"{file}: no {cls.SCHEMA} manifest here ({run_first})")
     try:
         data = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -76,7 +76,7 @@ VGG_BATCH = 8
 class FilterConfig(BaseModel):
     """Options of `framegen filter`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     detector: Literal["content", "vgg16"] = "content"
     cut_threshold: float = Field(20.0, gt=0)  # minimum cut score (mean abs RGB difference, 0-255)

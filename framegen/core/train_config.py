@@ -35,7 +35,7 @@ FINETUNE_DEFAULTS: dict[str, Any] = {
 class TrainConfig(BaseModel):
     """Everything that defines a run; saved in every checkpoint and in the run manifest."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     datasets: list[str] = Field(default_factory=list)  # dataset folders (absolute paths)
     mix: list[float] | None = None  # sampling weight of each dataset; None: every window equally likely
@@ -51,17 +51,17 @@ class TrainConfig(BaseModel):
     epochs: int = Field(10, ge=1)
     max_steps: int | None = Field(None, ge=1)
     max_minutes: float | None = Field(None, gt=0)  # stop (validate, export) after this much training time
-    batch_size: int = Field(4, ge=1)  # windows per step per process
+    batch_size: int = Field(4, ge=1, le=4096)  # windows per step per process
     crop: int | None = Field(None, ge=8)  # random square training crops; None: whole frames
     lr: float = Field(1e-4, gt=0)  # generator (the discriminator's is gan.lr: TTUR)
     lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: down to lr / 10 at the run's end
     warmup_steps: int = Field(0, ge=0)  # linear warm-up of both learning rates from ~0
     betas: tuple[float, float] = (0.5, 0.999)
     ema: float = Field(0.999, ge=0, lt=1)  # EMA decay of the generator's weights; 0: off
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's and torch's seeds
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    workers: int | None = Field(None, ge=0)  # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
+    workers: int | None = Field(None, ge=0, le=64)  # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
     checkpoint_every: int = Field(200, ge=1)  # steps
     validate_every: int | None = Field(None, ge=1)  # steps between validations besides each epoch's end
     validate_each_epoch: bool = True  # also validate at each epoch's end (off: every validate_every steps only)

@@ -39,6 +39,7 @@ WRITTEN_NAME = ".framegen-written"  # the stage's name, then one name a line: wh
 BOOKKEEPING = (LOCK_NAME, PARTIAL_NAME, WRITTEN_NAME)
 
 STAGE_FOLDERS = {"frames": "frames", "dataset": "dataset", "run": "run"}
+WRITTEN_BY = {"frames": "extract", "dataset": "build-dataset", "run": "train"}  # the stage that makes each
 
 
 def workspace() -> Path:
@@ -54,7 +55,8 @@ def input_folder(given: Path | None, stage: str) -> Path:
     """The folder a stage reads: the one given, else the default workspace's, which must exist."""
     folder = Path(given) if given is not None else default_folder(stage)
     if not folder.exists():
-        hint = "" if given is not None else " (the default workspace; run the previous stage first or name a folder)"
+        run_first = f"run `framegen {WRITTEN_BY[stage]}` first, or name a folder"
+        hint = "" if given is not None else f" (the default workspace: {run_first})"
         raise InputError(f"{folder}: no such folder{hint}")
     if not folder.is_dir():
         raise InputError(f"{folder}: is a file, expected a folder")

@@ -33,9 +33,9 @@ BLUR_SAMPLES = 5  # renders averaged over the shutter interval
 class SynthConfig(BaseModel):
     """Options of `framegen synth` and of `SynthDataset`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    windows: int = Field(1000, ge=1)
+    windows: int = Field(1000, ge=1, le=1_000_000)
     size: int = Field(256, ge=32, le=2048)
     length: int = Field(8, ge=2, le=64)
     seed: int = Field(0, ge=0)
@@ -45,7 +45,7 @@ class SynthConfig(BaseModel):
     motion_blur: float = Field(0.0, ge=0.0, le=1.0)  # fraction of windows with motion blur
     val_fraction: float = Field(0.05, ge=0.0, lt=1.0)
     textures: Path | None = None  # a folder of images (recursive) or a framegen dataset folder
-    workers: int | None = Field(None, ge=1)  # None: every core this process may use
+    workers: int | None = Field(None, ge=1, le=256)  # None: every core this process may use
 
 
 def _motion_size(rng: np.random.Generator, motion: Motion) -> str:
