@@ -298,7 +298,7 @@ class ExportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     fps: float | None = Field(None, gt=0, le=1000)  # None: the manifest's frame rate, else DEFAULT_FPS
-    loop: int = Field(0, ge=0, le=65535)  # plays, 0 = forever
+    loop: int = Field(0, ge=0)  # plays, 0 = forever
     pingpong: bool = False
     width: int | None = Field(None, ge=2, le=8192)  # None: the frames' own size
 

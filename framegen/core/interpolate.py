@@ -83,9 +83,9 @@ class InterpolateConfig(BaseModel):
     times: list[float] | None = None  # explicit in-between times of a pair, in (0, 1)
     fps: float | None = Field(None, gt=0, le=1000)  # pair: animation rate [12]; movie: the output rate
     factor: int | None = Field(None, ge=2, le=MAX_FACTOR)  # movie: output rate = factor x input rate [2]
-    start: float = Field(0.0, ge=0.0)  # movie: seconds from its start
-    end: float | None = Field(None, gt=0.0)  # movie: seconds; None = to its end
-    loop: int = Field(0, ge=0, le=65535)  # plays, 0 = forever (GIF/WebP/APNG)
+    start: float = Field(0.0, ge=0.0, le=10**7)  # movie: seconds from its start
+    end: float | None = Field(None, gt=0.0, le=10**7)  # movie: seconds; None = to its end
+    loop: int = Field(0, ge=0)  # plays, 0 = forever (GIF/WebP/APNG)
     pingpong: bool = False
     filter: FilterConfig = Field(default_factory=FilterConfig)  # movie: the cut and held-frame detectors
 
