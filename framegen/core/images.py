@@ -30,6 +30,10 @@ ORIENTATIONS = {2: "mirrored", 3: "upside down", 4: "upside down, mirrored", 5: 
                 8: "turned 90 degrees anticlockwise"}
 
 
+class NotAnImageError(InputError):
+    """A file that no image decoder recognises (interpolate then takes it for a movie)."""
+
+
 def read_image(path: Path, keep_alpha: bool = True) -> np.ndarray:
     """Decode an image file to uint8 RGB (H, W, 3), or RGBA (H, W, 4) when it has alpha and keep_alpha;
     turned upright by its EXIF orientation (photos), which -v reports."""
@@ -56,7 +60,7 @@ def open_image(path: Path) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own limit, above ours
         raise InputError(f"{path}: the image is {TOO_LARGE}") from None
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not a readable image") from None
+        raise NotAnImageError(f"{path}: not a readable image") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: corrupt or truncated image ({e})") from None
     if image.width * image.height > MAX_PIXELS:

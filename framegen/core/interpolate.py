@@ -35,7 +35,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
@@ -43,7 +42,6 @@ from pathlib import Path
 from typing import Iterable, Iterator, Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from framegen.core import console
@@ -51,7 +49,7 @@ from framegen.core.animation import (Audio, check_animation, check_not_an_input,
                                      write_animation)
 from framegen.core.engines import ENGINE_NAMES, Engine
 from framegen.core.errors import InputError, UsageError
-from framegen.core.images import MAX_PIXELS, read_image, write_png
+from framegen.core.images import NotAnImageError, open_image, read_image, write_png
 from framegen.core.movie import MovieInfo, MovieReader, probe_movie
 from framegen.core.scenes import ANALYSIS_SIDE, AnalysisFrame, FilterConfig, SceneDetector, shot_spans
 from framegen.core.workspace import stage_output
@@ -124,18 +122,12 @@ def input_kind(path: Path) -> str:
     """`image` (a still picture), `animated` (an animated GIF, APNG or WebP) or `movie` (anything else,
     left to ffmpeg), from the file's content: what Pillow recognises from its header is a picture."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected an image file (or one movie)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sizes are checked later, one line
-            with Image.open(path) as image:
-                return "animated" if getattr(image, "is_animated", False) else "image"
-    except Image.DecompressionBombError:
-        return "image"  # a huge picture: refused later with the pixel limit
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        with open_image(path) as image:
+            return "animated" if getattr(image, "is_animated", False) else "image"
+    except NotAnImageError:
         return "movie"
 
 
@@ -206,18 +198,10 @@ class PairResult:
 
 def header_size(path: Path) -> tuple[int, int, int]:
     """(width, height, channels: 4 when it may have alpha, else 3) from the image's header, without decoding;
-    InputError above images.MAX_PIXELS."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                alpha = "A" in image.mode or "transparency" in image.info
-    except Image.DecompressionBombError:
-        width = height = MAX_PIXELS  # beyond Pillow's own limit, far above ours
-    if width * height > MAX_PIXELS:
-        raise InputError(f"{path}: the image is larger than framegen handles ({MAX_PIXELS // 1_000_000} "
-                         "megapixels); scale it down first")
+    InputError above images.MAX_PIXELS (images.open_image)."""
+    with open_image(path) as image:
+        width, height = image.size
+        alpha = "A" in image.mode or "transparency" in image.info
     return width, height, 4 if alpha else 3
 
 
