@@ -8,8 +8,8 @@ The estimate adds three parts (bytes):
     activations  what one training step keeps for its backward pass, measured exactly by running the step
                  on PyTorch's `meta` device (shapes only, no memory, about a second) with a saved-tensor
                  hook, times ACTIVATION_OVERHEAD for the allocator and the transient tensors of backward
-The constants are calibrated against the peak RSS of real runs (`python bench/bench_train.py --memory`
-prints estimate and measurement side by side; README, "A first run on a CPU").
+The constants are calibrated against the peak RSS of real runs (below; `python bench/bench_train.py
+--memory` prints estimate and measurement side by side for more configurations).
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ from framegen.core.training_data import TrainingData
 from framegen.core.training_pairs import sample_pairs, step_generator
 from framegen.core.training_step import TrainingModels, train_step
 
-BASE_BYTES = 600 * 2**20  # RSS of `framegen train` before its first step (torch + OpenCV + data), measured
-ACTIVATION_OVERHEAD = 1.2  # measured peak RSS over base + state + saved activations
+# Calibration: framegen's trainer with torch and OpenCV imported is 540 MB RSS, plus the data and the
+# validation windows; the small model on the sample movie (128 px crops, batch 4) peaked at 2.08 GB against
+# an estimate of 2.12 GB, the full model on whole 256 px frames at 13 GB (issue 15) against 14.4 GB.
+BASE_BYTES = 600 * 2**20  # RSS of `framegen train` before its first step (torch + OpenCV + data)
+ACTIVATION_OVERHEAD = 1.2  # peak RSS over base + state + saved activations: allocator, backward's transients
 GB = 1e9
 
 
