@@ -252,9 +252,9 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
 def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> TrainResult:
     amp = setup(config, dist.device)
     data = open_data(config, dist)
-    check_run_memory(config, data, dist)
     models = TrainingModels(config, dist.device, data.frame_size)
     state = resume_training(run, config, models) if resume else TrainState()
+    check_run_memory(config, data, dist)  # after the refusals of models and resume, before the first step
     models.wrap_distributed(dist)
     total_steps = config.epochs * data.steps_per_epoch
     if config.max_steps is not None:

@@ -79,7 +79,7 @@ def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_len
             return None
         # a shape the model cannot take (found on meta: no memory, no time)
         raise UsageError(f"{frame_size[1]}x{frame_size[0]} training frames are too small for this model "
-                         f"({str(e).splitlines()[0]}): use a larger --crop or a smaller [model]") from None
+                         f"({str(e).splitlines()[0]}): use a larger --crop or smaller model settings") from None
     generator = sum(p.numel() for p in models.generator.parameters())
     discriminator = sum(p.numel() for p in models.discriminator.parameters()) if models.discriminator else 0
     copies = 4 + (config.ema > 0) + (config.init is not None)  # weights, gradients, 2 moments, EMA, start
