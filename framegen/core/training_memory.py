@@ -31,7 +31,7 @@ from framegen.core.training_step import TrainingModels, train_step
 
 # Calibration: framegen's trainer with torch and OpenCV imported is 540 MB RSS, plus the data and the
 # validation windows; the small model on the sample movie (128 px crops, batch 4) peaked at 2.08 GB against
-# an estimate of 2.12 GB, the full model on whole 256 px frames at 13 GB (issue 15) against 14.4 GB.
+# an estimate of 2.14 GB, the full model on whole 256 px frames at 13 GB (issue 15) against 14.5 GB.
 BASE_BYTES = 600 * 2**20  # RSS of `framegen train` before its first step (torch + OpenCV + data)
 ACTIVATION_OVERHEAD = 1.2  # peak RSS over base + state + saved activations: allocator, backward's transients
 GB = 1e9
@@ -59,11 +59,12 @@ class MemoryEstimate:
 def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_length: int) -> MemoryEstimate | None:
     """The peak memory of one process training `config` on frames of `frame_size` (height, width); None for a
     model whose step reads values, not only shapes (rife3hd's), which the meta device cannot run."""
-    saved: dict[int, int] = {}  # id -> bytes of every tensor a step saves for backward
+    saved: dict[int, torch.Tensor] = {}  # every tensor a step saves for backward, kept (meta: no memory) so
+    # that no id is reused: a tensor saved twice counts once, the same estimate every time
 
     def remember(tensor: torch.Tensor) -> torch.Tensor:
         if not isinstance(tensor, torch.nn.Parameter):
-            saved[id(tensor)] = tensor.numel() * tensor.element_size()
+            saved[id(tensor)] = tensor
         return tensor
 
     shapes_only = config.model_copy(update={"init": None, "l2_sp": 0.0, "ema": 0.0})  # no file read, no copy
@@ -83,7 +84,7 @@ def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_len
     generator = sum(p.numel() for p in models.generator.parameters())
     discriminator = sum(p.numel() for p in models.discriminator.parameters()) if models.discriminator else 0
     copies = 4 + (config.ema > 0) + (config.init is not None)  # weights, gradients, 2 moments, EMA, start
-    activations = sum(saved.values()) + 2 * window.numel() * 4  # + the batch as uint8 and as float
+    activations = sum(t.numel() * t.element_size() for t in saved.values()) + 2 * window.numel() * 4  # + the batch
     return MemoryEstimate(BASE_BYTES, 4 * (copies * generator + 4 * discriminator),
                           round(ACTIVATION_OVERHEAD * activations), config.batch_size, frame_size,
                           models.generator.size_multiple)
