@@ -4,7 +4,8 @@ A real Ctrl-C sends SIGINT to every process of the terminal's group (framegen, i
 workers); the subprocess tests do the same (os.killpg on a process started in its own session). Stages
 that run no other process are interrupted in-process instead, by a KeyboardInterrupt raised in the middle
 of their work, which is what Python turns the SIGINT into. Already covered elsewhere: kill -9 during
-extract then rerun (test_extract.py), kill -9 during train then --resume (test_train.py).
+extract then rerun (test_extract.py), kill -9 during train then --resume (test_train.py). A training run
+stopped by Ctrl-C or SIGTERM inside its loop first saves the step it finished (here).
 """
 
 from __future__ import annotations
@@ -138,6 +139,41 @@ def test_ctrl_c_stops_a_real_process(cli, long_movie, tmp_path, stage):
         args[-1] = "1"  # the same windows with one worker (a second forkserver start would cost seconds)
     code, _, err = cli("-q", *args)  # no --overwrite needed
     assert code == 0, err
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_training_run_stopped_mid_epoch_saves_that_step_and_resumes_from_it(cli, tmp_path, stop):
+    """Ctrl-C (SIGINT to the group, as a terminal sends it) or SIGTERM (to the process, as a scheduler sends
+    it) after a training step: that step is checkpointed (none was due: --checkpoint-every 1000), the last
+    line says how to resume, exit 130; --resume continues from that very step."""
+    data = make_dataset(tmp_path / "data", train=12)  # 12 steps an epoch of one window
+    process = subprocess.Popen(
+        [sys.executable, "-m", "framegen", "train", str(data), "-o", "run", "--config", str(tiny_config(tmp_path)),
+         "--batch-size", "1", "--checkpoint-every", "1000", "--checkpoint-minutes", "100"],
+        env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    lines = []
+    for line in process.stderr:  # the line the trainer writes after its first step
+        lines.append(line)
+        if line.startswith("first step"):
+            break
+    assert process.poll() is None, "".join(lines)
+    if stop == "SIGINT":
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.endswith("Stopped.\n"), err
+    saved = load_checkpoint(Path("run/checkpoints/last.pt"))
+    step = saved["step"]
+    assert 1 <= step < 12 and (saved["epoch"], saved["batch_in_epoch"]) == (0, step)  # in the middle of epoch 1
+    assert f"{'Ctrl-C' if stop == 'SIGINT' else 'SIGTERM'}: stopped after step {step} of 120" in out
+    assert out.strip().endswith("resume with: framegen train -o run --resume")
+    code, _, err = cli("train", "-o", "run", "--resume", "--max-steps", step + 1)
+    assert code == 0, err
+    assert f"Resuming run at step {step} (epoch 1, batch {step})" in err
+    assert load_checkpoint(Path("run/checkpoints/last.pt"))["step"] == step + 1
 
 
 def interrupt_after(calls: int, function):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import json
+import re
 import subprocess
 import sys
 import time
@@ -16,8 +18,9 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
 from framegen.core import losses
-from framegen.core.checkpoint import load_checkpoint, load_exported, save_checkpoint
+from framegen.core.checkpoint import ExportMetadata, export_model, load_checkpoint, load_exported, save_checkpoint
 from framegen.core.engines import get_engine
+from framegen.core.errors import UsageError
 from framegen.core.engines.model import ModelEngine
 from framegen.core.manifest import sha256_file
 from framegen.core.models import registry
@@ -367,3 +370,140 @@ def test_metrics_rows_with_new_columns_keep_every_row_aligned(tmp_path):
         rows = list(csv.reader(f))
     assert rows == [["step", "psnr", "loss_g"], ["0", "27.28", ""], ["50", "27.3", "0.1"], ["100", "27.31", "0.09"],
                     ["150", "", "0.08"]]
+
+
+# ---------------------------------------------------------------------------------------------- a first run
+
+
+def test_a_cpu_run_without_model_settings_trains_the_small_model_and_says_so(capsys, tmp_path):
+    from framegen.commands.train import resolve_train_config
+
+    flags = {"datasets": [str(make_dataset(tmp_path / "ds"))], "device": "cpu"}
+    config = resolve_train_config(dict(flags), None, None, full_size=False)
+    assert (config.model["width"], config.model["refiner_depth"], config.crop, config.batch_size) == (0.25, 6, 128, 4)
+    said = capsys.readouterr().err
+    assert "the small mipal model" in said and "--full-size trains the full model" in said
+    assert resolve_train_config(dict(flags), None, None, full_size=True).model["width"] == 1.0
+    assert resolve_train_config(dict(flags, crop=64), None, None, full_size=False).crop == 64  # a flag wins
+    capsys.readouterr()
+    explicit = resolve_train_config(dict(flags), tiny_config(tmp_path), None, full_size=False)
+    assert (explicit.model["width"], explicit.crop) == (0.125, None)  # [model] settings win, crop untouched
+    assert capsys.readouterr().err == ""  # said only when it picks the small model
+
+
+def test_the_shipped_small_recipe_is_what_a_cpu_run_picks(tmp_path):
+    from framegen.commands.train import resolve_train_config
+
+    flags = {"datasets": [str(make_dataset(tmp_path / "ds"))], "device": "cpu"}
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "small.toml"
+    assert resolve_train_config(dict(flags), recipe, None, full_size=True) == \
+        resolve_train_config(dict(flags), None, None, full_size=False)
+
+
+def test_train_help_starts_with_examples_and_states_every_default(cli):
+    code, out, _ = cli("train", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert text.index("Examples:") < text.index("Options") and "framegen train --epochs 3" in text
+    assert all(arch in text for arch in ("mipal", "rife4", "rife3hd"))
+    from framegen.commands.train import run
+
+    for name, parameter in inspect.signature(run).parameters.items():
+        option = parameter.default
+        if option.default is False:  # a flag
+            continue
+        assert "default" in option.help.lower(), name
+
+
+def test_the_progress_line_fits_80_columns_with_step_total_and_time_left():
+    from framegen.core.run_log import progress_line
+
+    losses = {"g": 0.41234567, "refined_l1": 0.1, "ms_ssim": 0.2, "adversarial": 0.3, "d": 1.98765}
+    line = progress_line(3, 10, 45, 330, 192.0, 1201.0, losses, width=80)
+    assert len(line) <= 80
+    assert "epoch 3/10" in line and "step 45/330" in line and "3:12 elapsed" in line and "20:01 left" in line
+    assert "g 0.4123" in line and "d 1.988" in line
+    long = progress_line(1000, 1000, 1_000_000, 1_000_000, 360000.0, 360000.0, losses, width=80)
+    assert len(long) <= 80 and "step 1000000/1000000" in long and "100:00:00 left" in long
+
+
+def test_checkpoints_are_also_written_by_time_and_the_log_has_whole_lines(cli, dataset, config, tmp_path):
+    code, _, err = cli("-v", "train", dataset, "-o", "run", "--config", config, "--max-steps", "2",
+                       "--checkpoint-every", "1000", "--checkpoint-minutes", "0.00001", *FAST)
+    assert code == 0, err
+    assert (tmp_path / "run" / "checkpoints" / "step-00000001.pt").exists()  # neither an epoch's end nor the last
+    breakdown = [line for line in err.splitlines() if line.startswith("step 1: ") and line.endswith("windows/s")]
+    assert len(breakdown) == 1 and "refined_l1" in breakdown[0]  # every term, on one line however long
+    assert re.search(r"first step [\d.]+ s: about \d+:\d\d an epoch \(3 steps\)", err)
+    assert re.search(r"memory: about [\d.]+ GB at peak", err)
+
+
+# ---------------------------------------------------------------------------------------------- memory
+
+
+def test_the_memory_estimate_grows_with_the_model_batch_and_crop():
+    from framegen.core.training_memory import estimate_memory
+
+    small = TrainConfig(model={"width": 0.25, "refiner_depth": 6}, crop=128)
+    a = estimate_memory(small, (128, 128), 8)
+    assert a.state < estimate_memory(TrainConfig(), (256, 256), 8).state
+    assert a.activations < estimate_memory(small.model_copy(update={"batch_size": 8}), (128, 128), 8).activations
+    assert a.scaled(4, (256, 256)).activations == 4 * a.activations
+    assert 10e9 < estimate_memory(TrainConfig(), (256, 256), 8).total < 20e9  # the issue measured 13 GB
+    with pytest.raises(UsageError, match="128x128 training frames are too small for this model"):
+        estimate_memory(TrainConfig(), (128, 128), 8)  # the full refiner goes down to 1 px from 256
+
+
+def test_a_run_that_cannot_fit_is_refused_with_the_numbers_and_what_fits(cli, dataset, config, tmp_path, monkeypatch):
+    from framegen.core import training_memory
+
+    needed = training_memory.estimate_memory(TrainConfig(model={"width": 0.125, "refiner_depth": 4}, batch_size=8,
+                                                         gan={"discriminator": {"channels": 8, "layers": 2}}),
+                                             (64, 64), 8)
+    available = needed.scaled(3, needed.crop).total + 1  # three windows of 64 px fit, not eight
+    monkeypatch.setattr(training_memory, "available_memory", lambda: available)
+    code, _, err = cli("train", dataset, "-o", "run", "--config", config, "--batch-size", "8")
+    assert code == 3 and len(err.strip().splitlines()) == 1
+    assert f"training needs about {needed.total / 1e9:.1f} GB of memory" in err
+    assert f"{available / 1e9:.1f} GB available: --batch-size 3 fits" in err
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------------------------------------- divergence
+
+
+def test_a_diverging_run_stops_with_one_line_keeps_the_last_good_checkpoint_and_exports_nothing(cli, fade_arch,
+                                                                                              tmp_path):
+    dataset = make_fade_dataset(tmp_path / "fades")
+    config = fade_arch.read_text().replace("lr = 0.5", "lr = 1e30")  # a = +-1e30 after step 1: frames overflow
+    fade_arch.write_text(config)
+    code, out, err = cli("-q", "train", dataset, "-o", "run", "--config", fade_arch, "--checkpoint-every", "1",
+                         "--max-steps", "10", *FAST)
+    assert code == 3 and len(err.strip().splitlines()) == 1, err
+    assert "step 2: the training loss is no longer finite (" in err and "l2 = " in err
+    assert "last good checkpoint, step 1, is kept" in err
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 1
+    assert not (tmp_path / "run" / "export").exists() and not (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_non_finite_weights_are_never_checkpointed_or_exported(tmp_path):
+    from framegen.core.errors import InputError
+    from framegen.core.training_guard import Diverged, check_weights
+
+    broken = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        broken.weight[0, 0] = float("nan")
+    with pytest.raises(Diverged, match="step 7: the generator weights are no longer finite"):
+        check_weights({"generator": broken}, 7, "no checkpoint was written")
+    check_weights({"generator": torch.nn.Linear(2, 2)}, 7, "")
+    with pytest.raises(InputError, match="not finite"):
+        export_model(tmp_path / "export", "mipal", {}, broken.state_dict(), ExportMetadata())
+    assert not (tmp_path / "export" / "model.json").exists()
+
+
+def test_an_infinite_learning_rate_is_a_usage_error(cli, dataset, config, tmp_path):
+    (tmp_path / "inf.toml").write_text("lr = inf\n" + config.read_text())
+    code, _, err = cli("train", dataset, "-o", "run", "--config", tmp_path / "inf.toml", "--max-steps", "1")
+    assert code == 2 and "lr" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli("train", dataset, "-o", "run", "--config", config, "--lr", "inf", "--max-steps", "1")
+    assert code == 2 and "lr" in err

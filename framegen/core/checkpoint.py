@@ -218,10 +218,14 @@ class ExportedModelInfo(BaseModel):
 
 def export_model(folder: Path, arch: str, config: dict, weights: dict[str, torch.Tensor],
                  metadata: ExportMetadata) -> Path:
-    """Write folder/model.safetensors, then folder/model.json (last, atomically); return the JSON path."""
+    """Write folder/model.safetensors, then folder/model.json (last, atomically); return the JSON path.
+    Weights that are not finite are refused (exit 3)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}
+    broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if broken:  # a diverged run: such weights draw black frames
+        raise InputError(f"{folder}: refusing to export weights that are not finite ({', '.join(broken[:3])})")
+    folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "model.safetensors", safetensors.torch.save(tensors))
     info = ExportedModelInfo(arch=arch, config=config, metadata=metadata)
     atomic_write_bytes(folder / "model.json", info.model_dump_json(by_alias=True, indent=2).encode() + b"\n")

@@ -57,7 +57,7 @@ def log(message: str) -> None:
 def debug(message: str) -> None:
     """Detail only shown with -v."""
     if _verbosity >= 1:
-        stderr.print(f"[dim]{message}[/dim]")
+        stderr.print(f"[dim]{message}[/dim]", soft_wrap=True)
 
 
 def result(message: str) -> None:
@@ -90,6 +90,20 @@ def progress(*extra_columns, unit: str = "it") -> Progress:
         *extra_columns,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        console=stderr,
+        disable=_verbosity < 0 or not sys.stderr.isatty(),
+        transient=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def line_progress() -> Progress:
+    """A live one-line display on stderr whose whole text the caller renders (`task.fields["line"]`, made to
+    fit `stderr.width`); off like progress(): when quiet or not a TTY (`.disable` tells which)."""
+    return Progress(
+        TextColumn("{task.fields[line]}"),
         console=stderr,
         disable=_verbosity < 0 or not sys.stderr.isatty(),
         transient=False,

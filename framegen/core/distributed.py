@@ -31,9 +31,14 @@ class Distributed:
         return self.world_size > 1
 
 
+def runs_on_cpu(preference: str) -> bool:
+    """Whether `--device preference` (auto, cpu, cuda) means the CPU on this machine."""
+    return preference == "cpu" or (preference == "auto" and not torch.cuda.is_available())
+
+
 def pick_device(preference: str, local_rank: int = 0) -> torch.device:
     """`auto` (CUDA when available), `cpu` or `cuda`; one CUDA device per local rank."""
-    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
+    if runs_on_cpu(preference):
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available (use --device cpu or auto)")
@@ -66,6 +71,12 @@ def largest(info: Distributed, value: float) -> float:
     tensor = torch.tensor([value], dtype=torch.float64, device=info.device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return float(tensor.item())
+
+
+def any_process(info: Distributed, flag: bool) -> bool:
+    """True on every process when `flag` is true on any of them (e.g. a Ctrl-C seen by one: all stop at the
+    same step)."""
+    return largest(info, float(flag)) > 0
 
 
 def shutdown(info: Distributed) -> None:

@@ -5,11 +5,16 @@ metrics.csv has one row per validation: epoch, step, the model's PSNR/SSIM/MS-SS
 windows (large gap), flow's (flow_*) and the cross-fade's (crossfade_*) beside them, beats_flow, in a run
 with `init` the starting weights' (init_*) and beats_init, the mean training losses since the previous row
 (loss_*) and windows/s.
+
+The progress display (`TrainingProgress`) is one line that fits the terminal (80 columns too): epoch and step
+of the total, elapsed and remaining time, the generator's and discriminator's losses; in a log file
+(stderr not a terminal) the same line, whole, once a minute; with -v every loss term every few steps.
 """
 
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,9 @@ import torch
 
 from framegen.core import console
 from framegen.core.validation import Validation
+
+DISPLAY_EVERY = 10  # steps between reading the losses for display (reading a loss waits for the GPU)
+LOG_EVERY_SECONDS = 60.0  # progress lines in a log file (stderr not a terminal), at most this often
 
 
 class RunLog:
@@ -41,8 +49,8 @@ class RunLog:
         return {name: float(value) / max(self.loss_steps, 1) for name, value in self.losses.items()}
 
     def status_text(self) -> str:
-        """Mean losses since the last validation and the training speed."""
-        losses = " ".join(f"{name} {value:.3f}" for name, value in self.mean_losses().items())
+        """Mean losses since the last validation and the training speed (every term: -v and checkpoint lines)."""
+        losses = " ".join(f"{name} {value:.4g}" for name, value in self.mean_losses().items())
         return f"{losses} | {self.windows_per_second():.2f} windows/s"
 
     def write_validation(self, step: int, epoch: float, validation: Validation | None) -> None:
@@ -117,3 +125,63 @@ def append_metrics(path: Path, row: dict[str, Any]) -> None:
             writer.writeheader()
             writer.writerows(rows)
         writer.writerow(row)
+
+
+def clock(seconds: float) -> str:
+    """`2:03`, or `1:02:03` from an hour on."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_line(epoch: int, epochs: int, step: int, total: int, elapsed: float, remaining: float | None,
+                  losses: dict[str, float], width: int = 80) -> str:
+    """`epoch 2/10  step 45/330  3:12 elapsed  20:01 left  g 0.4123  d 0.6931`: the two main losses ("g", "d",
+    else the first two) as far as they fit in `width` columns; the counts and times always."""
+    left = "?" if remaining is None else clock(remaining)
+    line = f"epoch {epoch}/{epochs}  step {step}/{total}  {clock(elapsed)} elapsed  {left} left"
+    shown = [name for name in ("g", "d") if name in losses] or list(losses)[:2]
+    for name in shown:
+        more = f"  {name} {losses[name]:.4g}"
+        if len(line) + len(more) > width:
+            break
+        line += more
+    return line[:width]
+
+
+class TrainingProgress:
+    """The live progress line on a terminal, the same line once a minute in a log file, the -v breakdown,
+    and after this session's first step one line with the time a step, an epoch and the run will take."""
+
+    def __init__(self, log: RunLog, steps_per_epoch: int, first_step: int):
+        self.log, self.steps_per_epoch, self.first_step = log, steps_per_epoch, first_step
+        self.display = console.line_progress()
+        self.started = self.logged_at = time.monotonic()
+        self.losses: dict[str, float] = {}
+
+    def __enter__(self) -> "TrainingProgress":
+        self.display.__enter__()
+        self.task = self.display.add_task("train", line="")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.display.__exit__(*exc)
+
+    def update(self, step: int, epoch: int, total: int) -> None:
+        """After `step` (of `total`); `epoch`: epochs completed."""
+        now, done = time.monotonic(), step - self.first_step
+        per_step = (now - self.started) / max(done, 1)
+        if done == 1:
+            console.log(f"first step {per_step:.1f} s: about {clock(per_step * self.steps_per_epoch)} an epoch "
+                        f"({self.steps_per_epoch} steps), {clock(per_step * (total - self.first_step))} for "
+                        f"the {total - self.first_step} steps to go")
+        if step % DISPLAY_EVERY == 0 or done == 1:
+            self.losses = self.log.mean_losses()
+            console.debug(f"step {step}: {self.log.status_text()}")
+        epochs = -(-total // self.steps_per_epoch)
+        line = progress_line(min(epoch + 1, epochs), epochs, step, total, now - self.started,
+                             per_step * (total - step) if done else None, self.losses, console.stderr.width)
+        self.display.update(self.task, line=line)
+        if self.display.disable and now - self.logged_at >= LOG_EVERY_SECONDS:
+            console.log(line)
+            self.logged_at = now

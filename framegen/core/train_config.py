@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from framegen.core.distributed import runs_on_cpu
 from framegen.core.errors import UsageError
 from framegen.core.losses import GanConfig, resolve_loss_config
 from framegen.core.models.registry import (
@@ -31,11 +32,16 @@ FINETUNE_DEFAULTS: dict[str, Any] = {
     "warmup_steps": 100,
 }
 
+# What a from-scratch mipal run on a CPU trains when no [model] settings are given (and not --full-size):
+# the small model of recipes/small.toml, on 128 px crops, so that a CPU makes visible progress in minutes
+# (the full model takes about 2 minutes a step there). Below the config file and the flags.
+SMALL_CPU_DEFAULTS: dict[str, Any] = {"model": {"width": 0.25, "refiner_depth": 6}, "crop": 128, "batch_size": 4}
+
 
 class TrainConfig(BaseModel):
     """Everything that defines a run; saved in every checkpoint and in the run manifest."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # lr = inf is a usage error (exit 2)
 
     datasets: list[str] = Field(default_factory=list)  # dataset folders (absolute paths)
     mix: list[float] | None = None  # sampling weight of each dataset; None: every window equally likely
@@ -63,6 +69,7 @@ class TrainConfig(BaseModel):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     workers: int | None = Field(None, ge=0, le=64)  # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
     checkpoint_every: int = Field(200, ge=1)  # steps
+    checkpoint_minutes: float | None = Field(10, gt=0)  # also a checkpoint when the last is this old; None: off
     validate_every: int | None = Field(None, ge=1)  # steps between validations besides each epoch's end
     validate_each_epoch: bool = True  # also validate at each epoch's end (off: every validate_every steps only)
     keep: int = Field(3, ge=0)  # step checkpoints kept besides last.pt and best.pt
@@ -98,6 +105,12 @@ class TrainConfig(BaseModel):
         if self.mix is not None and (min(self.mix) < 0 or sum(self.mix) <= 0):
             raise UsageError("--mix weights must be >= 0 and not all 0")
         return self
+
+
+def takes_small_cpu_defaults(config: TrainConfig) -> bool:
+    """Whether a new run of `config` may take SMALL_CPU_DEFAULTS: mipal from scratch, on a CPU. (Only when no
+    [model] settings were given, which the caller sees: they would win over the defaults.)"""
+    return config.arch == "mipal" and config.init is None and runs_on_cpu(config.device)
 
 
 def learning_rate_factor(config: TrainConfig, step: int, progress: float) -> float:

@@ -5,9 +5,12 @@
     data     the datasets' train splits (mixed by weight), their held-out windows        open_data (training_data)
     models   generator + loss, discriminator, optimizers, scalers, EMA, DDP              TrainingModels (training_step)
     resume   every state from RUN/checkpoints/last.pt                                    resume_training
-    loop     train_step in pix2pix order on the frames training_pairs picks; checkpoints;  training_loop
-             validation at each epoch's end (and every `validate_every` steps; at step 0 too
-             when starting from `init` weights: they are a candidate for `best`)
+    memory   the peak estimated, a run that cannot fit refused (training_memory)        check_run_memory
+    loop     train_step in pix2pix order on the frames training_pairs picks; checkpoints   training_loop
+             every `checkpoint_every` steps and `checkpoint_minutes`; validation at each
+             epoch's end (and every `validate_every` steps; at step 0 too when starting from
+             `init` weights: they are a candidate for `best`); Ctrl-C / SIGTERM: a checkpoint
+             of the step, then exit 130; a non-finite loss: exit 3 (training_guard)
     finish   final validation, export (RUN/export/), run manifest (RUN/manifest.json)    finish
 
 A run folder:
@@ -29,31 +32,31 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import shlex
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import TextColumn
 
 from framegen.core import console
 from framegen.core.checkpoint import CheckpointSaver, ExportMetadata, export_model, load_checkpoint, restore_rng, \
     rng_state
 from framegen.core.convert import windows_to_float
-from framegen.core.distributed import Distributed, barrier, init_distributed, largest, shutdown
+from framegen.core.distributed import Distributed, any_process, barrier, init_distributed, largest, shutdown
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import Manifest, UpstreamRef, upstream_ref, write_manifest
-from framegen.core.run_log import RunLog
+from framegen.core.run_log import RunLog, TrainingProgress
 from framegen.core.train_config import TrainConfig, learning_rate_factor
 from framegen.core.training_data import TrainingData, open_data
+from framegen.core.training_guard import StopSignals, check_losses, check_weights
+from framegen.core.training_memory import check_run_memory
 from framegen.core.training_pairs import sample_pairs, step_generator
 from framegen.core.training_step import TrainingModels, autocast_context, train_step
 from framegen.core.validation import NO_VALIDATION, Validation, Validator
 from framegen.core.workspace import stage_output
-
-DISPLAY_EVERY = 10  # steps between progress-bar loss updates (reading a loss waits for the GPU)
 
 
 class RunManifest(Manifest):
@@ -118,8 +121,8 @@ class TrainState:
         return asdict(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for field in fields(self):
-            setattr(self, field.name, state[field.name])
+        for item in fields(self):
+            setattr(self, item.name, state[item.name])
 
 
 @dataclass
@@ -138,6 +141,8 @@ class Session:
     saver: CheckpointSaver | None  # rank 0 only
     total_steps: int
     validated_at: int = -1
+    saved: tuple[int, float] | None = None  # rank 0: (step, time.monotonic()) of the newest checkpoint
+    started: float = field(default_factory=time.monotonic)  # this session's start
 
 
 # ---------------------------------------------------------------------------------------------- run folder
@@ -176,8 +181,11 @@ def export_run(run: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def save_training(session: Session, validation: Validation | None) -> None:
-    """Rank 0: a checkpoint of every state that changes during training (best.pt too when it is the best)."""
-    state = session.state
+    """Rank 0: a checkpoint of every state that changes during training (best.pt too when it is the best).
+
+    Weights that are no longer finite are never written (exit 3): the newest checkpoint stays a good one."""
+    state, models = session.state, session.models
+    check_weights({"generator": models.generator, "EMA generator": models.eval_model}, state.step, kept(session))
     is_best = validation is not None and validation.model["psnr"] > state.best_psnr
     if is_best:
         state.best_psnr = validation.model["psnr"]
@@ -188,6 +196,21 @@ def save_training(session: Session, validation: Validation | None) -> None:
         "rng": rng_state(), "world_size": session.dist.world_size,
     }
     session.saver.save(checkpoint, state.step, is_best)
+    session.saved = (state.step, time.monotonic())
+
+
+def kept(session: Session) -> str:
+    """What a run stopped by an error leaves on disk (the end of its message)."""
+    if session.saved is None:
+        return "no checkpoint was written"
+    return f"its last good checkpoint, step {session.saved[0]}, is kept in {checkpoint_folder(session.run)}"
+
+
+def resume_command(session: Session) -> str:
+    """The command that continues this run."""
+    launcher = f"torchrun --nproc-per-node {session.dist.world_size} -m framegen" if session.dist.enabled \
+        else "framegen"
+    return f"{launcher} train -o {shlex.quote(str(session.run))} --resume"
 
 
 def resume_training(run: Path, config: TrainConfig, models: TrainingModels) -> TrainState:
@@ -231,13 +254,15 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     data = open_data(config, dist)
     models = TrainingModels(config, dist.device, data.frame_size)
     state = resume_training(run, config, models) if resume else TrainState()
+    check_run_memory(config, data, dist)  # after the refusals of models and resume, before the first step
     models.wrap_distributed(dist)
     total_steps = config.epochs * data.steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     saver = CheckpointSaver(checkpoint_folder(run), config.keep) if dist.is_main else None
     session = Session(config, run, dist, amp, data, models, state, RunLog(run, dist.is_main),
-                      Validator(data.val_sets, dist.device, models.init_generator), saver, total_steps)
+                      Validator(data.val_sets, dist.device, models.init_generator), saver, total_steps,
+                      saved=(state.step, time.monotonic()) if resume else None)
     training_loop(session)
     return finish(session)
 
@@ -254,7 +279,8 @@ def setup(config: TrainConfig, device: torch.device):
 
 
 def training_loop(session: Session) -> None:
-    """Steps until total_steps (or --max-minutes); checkpoints and validations on the way."""
+    """Steps until total_steps (or --max-minutes); checkpoints and validations on the way. A Ctrl-C or SIGTERM
+    ends it after the step in progress, with a checkpoint of that step (exit 130)."""
     config, data, state, dist = session.config, session.data, session.state, session.dist
     console.log(f"Training {config.arch} on {data.train_windows} windows, {dist.device}, {config.precision}")
     console.log(f"{data.steps_per_epoch} steps/epoch of {config.batch_size} x {dist.world_size} process(es); "
@@ -263,41 +289,68 @@ def training_loop(session: Session) -> None:
         validate_and_save(session)  # the starting weights: `best` unless training improves on them
     started = time.perf_counter()  # for max_minutes: this session's wall time, validation included
     progress = state.step / session.total_steps  # of the run, for the learning-rate schedule
-    with console.progress(TextColumn("{task.fields[status]}"), unit="steps") as bar:
-        task = bar.add_task("train", total=session.total_steps, completed=state.step, status="")
+    with StopSignals() as signals, TrainingProgress(session.log, data.steps_per_epoch, state.step) as display:
         while state.step < session.total_steps:
             data.sampler.set_epoch(state.epoch, skip=state.batch_in_epoch * config.batch_size)
             tick = time.perf_counter()
             for window in data.loader:  # uint8 (B, T, 3, H, W)
-                session.models.set_learning_rates(learning_rate_factor(config, state.step, progress))
-                window = windows_to_float(window.to(dist.device, non_blocking=True))  # (B, T, 3, H, W) in [0, 1]
-                pairs = sample_pairs(window, config.times, config.small_gap, step_generator(config.seed, state.step))
-                terms = train_step(session.models, pairs, session.amp)
-                session.models.update_ema(state.step)
-                epoch_done = state.advance(data.steps_per_epoch)
-                # loading + step; validation and checkpoints excluded
-                session.log.add_step(terms, window.shape[0] * dist.world_size, time.perf_counter() - tick)
-                if state.step % DISPLAY_EVERY == 0 or state.step == 1:
-                    bar.update(task, status=session.log.status_text())
-                bar.update(task, completed=state.step)
+                epoch_done = training_step(session, window, progress, tick)
+                display.update(state.step, state.epoch, session.total_steps)
                 validate_or_checkpoint(session, epoch_done)
+                if any_process(dist, signals.requested is not None):
+                    stop_with_checkpoint(session, signals.requested)
                 progress = run_progress(session, started)
                 if state.step >= session.total_steps:
                     break
                 tick = time.perf_counter()
 
 
+def training_step(session: Session, window: torch.Tensor, progress: float, tick: float) -> bool:
+    """One step on a batch of windows, uint8 (B, T, 3, H, W), loaded since `tick`; True when it ended an epoch.
+    A loss that is not finite stops the run here (exit 3)."""
+    config, state, models = session.config, session.state, session.models
+    models.set_learning_rates(learning_rate_factor(config, state.step, progress))
+    window = windows_to_float(window.to(session.dist.device, non_blocking=True))  # (B, T, 3, H, W) in [0, 1]
+    pairs = sample_pairs(window, config.times, config.small_gap, step_generator(config.seed, state.step))
+    terms = train_step(models, pairs, session.amp)
+    check_losses(terms, state.step + 1, kept(session))
+    models.update_ema(state.step)
+    epoch_done = state.advance(session.data.steps_per_epoch)
+    # loading + step; validation and checkpoints excluded
+    session.log.add_step(terms, window.shape[0] * session.dist.world_size, time.perf_counter() - tick)
+    return epoch_done
+
+
 def validate_or_checkpoint(session: Session, epoch_done: bool) -> None:
-    """After a step: validation at an epoch's end and every validate_every steps, else a checkpoint now and then."""
+    """After a step: validation at an epoch's end and every validate_every steps, else (rank 0) a checkpoint
+    every checkpoint_every steps and whenever the newest is checkpoint_minutes old."""
     step, config = session.state.step, session.config
     if (epoch_done and config.validate_each_epoch) or (config.validate_every is not None
                                                       and step % config.validate_every == 0):
         validate_and_save(session)
-    elif step % config.checkpoint_every == 0:
-        if session.dist.is_main:
+    elif session.dist.is_main and (step % config.checkpoint_every == 0 or checkpoint_due(session)):
+        save_training(session, None)
+        console.log(f"step {step}: {session.log.status_text()}; checkpoint saved")
+
+
+def checkpoint_due(session: Session) -> bool:
+    """Whether the newest checkpoint (or this session's start, before any) is checkpoint_minutes old."""
+    if session.config.checkpoint_minutes is None:
+        return False
+    since = session.saved[1] if session.saved is not None else session.started
+    return time.monotonic() - since >= 60 * session.config.checkpoint_minutes
+
+
+def stop_with_checkpoint(session: Session, why: str) -> None:
+    """A Ctrl-C or SIGTERM: (rank 0) a checkpoint of the step just done, unless it has one, and the command
+    that resumes; then the stop every stage makes on a Ctrl-C (KeyboardInterrupt: "Stopped.", exit 130)."""
+    state = session.state
+    if session.dist.is_main:
+        if session.saved is None or session.saved[0] != state.step:
             save_training(session, None)
-            console.log(f"step {step}: {session.log.status_text()}; checkpoint saved")
-        barrier(session.dist)
+        console.result(f"{why}: stopped after step {state.step} of {session.total_steps}; saved "
+                       f"{checkpoint_folder(session.run) / 'last.pt'}; resume with: {resume_command(session)}")
+    raise KeyboardInterrupt
 
 
 def run_progress(session: Session, started: float) -> float:

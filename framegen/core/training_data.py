@@ -117,6 +117,7 @@ class TrainingData:
     val_sets: list[WindowSet]
     dataset_manifests: list[Path]
     frame_size: tuple[int, int]  # (height, width) of the training frames
+    window_length: int  # frames per window
     train_windows: int
     steps_per_epoch: int
 
@@ -132,5 +133,5 @@ def open_data(config: TrainConfig, dist: Distributed) -> TrainingData:
         SeededWindows(train_sets), batch_size=config.batch_size, sampler=sampler, num_workers=workers,
         pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0, generator=torch.Generator(),
     )
-    return TrainingData(sampler, loader, val_sets, dataset_manifests, frame_size,
+    return TrainingData(sampler, loader, val_sets, dataset_manifests, frame_size, train_sets[0].manifest.window_length,
                         sum(len(d) for d in train_sets), math.ceil(sampler.per_rank / config.batch_size))
