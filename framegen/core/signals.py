@@ -1,6 +1,12 @@
-"""SIGTERM handled as Ctrl-C: `with sigterm_as_interrupt():` makes a SIGTERM raise KeyboardInterrupt in the
-main thread, so the same cleanup runs (temporary files removed, child processes killed) and the command
-exits 130 with "Stopped.", as after Ctrl-C. Outside the block the previous handler is back."""
+"""How framegen stops on Ctrl-C and SIGTERM (exit 130 either way); outside each block the previous handlers
+are back, and only the main thread sets them (it is the one that receives signals).
+
+- `with sigterm_as_interrupt():` a SIGTERM raises KeyboardInterrupt, so the same cleanup runs as after
+  Ctrl-C (temporary files removed, child processes killed): interpolate, export-gif.
+- `with StopSignals() as signals:` Ctrl-C and SIGTERM only ask a loop to stop (`signals.requested`): train
+  finishes its step and checkpoints it first. A second Ctrl-C stops at once (KeyboardInterrupt), for a
+  step that takes minutes.
+"""
 
 from __future__ import annotations
 
@@ -24,3 +30,28 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class StopSignals:
+    """A context in which SIGINT and SIGTERM set `requested` (the first one) instead of stopping the process."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested: str | None = None  # "Ctrl-C" or "SIGTERM" once asked
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+            for number in self.SIGNALS:
+                self.previous[number] = signal.signal(number, self.handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def handle(self, number: int, frame) -> None:
+        if self.requested is not None and number == signal.SIGINT:
+            raise KeyboardInterrupt  # the second Ctrl-C: stop now, without the checkpoint of this step
+        self.requested = self.requested or ("Ctrl-C" if number == signal.SIGINT else "SIGTERM")

@@ -10,7 +10,7 @@
              every `checkpoint_every` steps and `checkpoint_minutes`; validation at each
              epoch's end (and every `validate_every` steps; at step 0 too when starting from
              `init` weights: they are a candidate for `best`); Ctrl-C / SIGTERM: a checkpoint
-             of the step, then exit 130; a non-finite loss: exit 3 (training_guard)
+             of the step, then exit 130 (signals); a non-finite loss: exit 3 (training_guard)
     finish   final validation, export (RUN/export/), run manifest (RUN/manifest.json)    finish
 
 A run folder:
@@ -49,9 +49,10 @@ from framegen.core.distributed import Distributed, any_process, barrier, init_di
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import Manifest, UpstreamRef, upstream_ref, write_manifest
 from framegen.core.run_log import RunLog, TrainingProgress
+from framegen.core.signals import StopSignals
 from framegen.core.train_config import TrainConfig, learning_rate_factor
 from framegen.core.training_data import TrainingData, open_data
-from framegen.core.training_guard import StopSignals, check_losses, check_weights
+from framegen.core.training_guard import check_losses, check_weights
 from framegen.core.training_memory import check_run_memory
 from framegen.core.training_pairs import sample_pairs, step_generator
 from framegen.core.training_step import TrainingModels, autocast_context, train_step

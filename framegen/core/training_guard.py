@@ -1,8 +1,7 @@
 """What stops a training run without losing or corrupting anything.
 
-- Ctrl-C and SIGTERM (`StopSignals`): while the loop runs they only ask it to stop; the step in progress
-  finishes, the trainer writes a checkpoint of it, says how to resume, and exits 130. A second Ctrl-C stops
-  at once (a KeyboardInterrupt, as without this guard), for a step that takes minutes.
+- Ctrl-C and SIGTERM (`signals.StopSignals`): while the loop runs they only ask it to stop; the step in
+  progress finishes, the trainer writes a checkpoint of it, says how to resume, and exits 130.
 - Divergence (`check_losses`, `check_weights`): a loss that is no longer finite stops the run (exit 3)
   naming the step and the term; weights that are no longer finite are never checkpointed, marked best or
   exported, so the last checkpoint on disk stays the last good one.
@@ -10,36 +9,9 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 import torch
 
 from framegen.core.errors import InputError
-
-
-class StopSignals:
-    """A context in which SIGINT and SIGTERM set `requested` (the first one) instead of stopping the process."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.requested: str | None = None  # "Ctrl-C" or "SIGTERM" once asked
-        self.previous: dict[int, object] = {}
-
-    def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
-            for number in self.SIGNALS:
-                self.previous[number] = signal.signal(number, self.handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-
-    def handle(self, number: int, frame) -> None:
-        if self.requested is not None and number == signal.SIGINT:
-            raise KeyboardInterrupt  # the second Ctrl-C: stop now, without the checkpoint of this step
-        self.requested = self.requested or ("Ctrl-C" if number == signal.SIGINT else "SIGTERM")
 
 
 class Diverged(InputError):
