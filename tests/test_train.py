@@ -84,6 +84,8 @@ def test_max_minutes_stops_validates_and_exports(cli, dataset, config, tmp_path)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["steps"] == 1 and manifest["exported_step"] == 1  # out of time after the first step
     assert manifest["validation"]["psnr"] > 0 and "validation: PSNR" in out
+    # the time it announces is the --max-minutes cap, not the 50 epochs it would otherwise take
+    assert re.search(r"first step [\d.]+ s: .* --max-minutes stops it after 0:00, before the 150 steps to go", err)
 
 
 def test_validate_every_adds_validations_inside_an_epoch(cli, dataset, config, tmp_path):

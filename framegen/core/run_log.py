@@ -151,10 +151,12 @@ def progress_line(epoch: int, epochs: int, step: int, total: int, elapsed: float
 
 class TrainingProgress:
     """The live progress line on a terminal, the same line once a minute in a log file, the -v breakdown,
-    and after this session's first step one line with the time a step, an epoch and the run will take."""
+    and after this session's first step one line with the time a step, an epoch and the run will take
+    (`max_minutes`, when given, caps the time left)."""
 
-    def __init__(self, log: RunLog, steps_per_epoch: int, first_step: int):
+    def __init__(self, log: RunLog, steps_per_epoch: int, first_step: int, max_minutes: float | None = None):
         self.log, self.steps_per_epoch, self.first_step = log, steps_per_epoch, first_step
+        self.max_seconds = None if max_minutes is None else max_minutes * 60
         self.display = console.line_progress()
         self.started = self.logged_at = time.monotonic()
         self.losses: dict[str, float] = {}
@@ -172,15 +174,22 @@ class TrainingProgress:
         now, done = time.monotonic(), step - self.first_step
         per_step = (now - self.started) / max(done, 1)
         if done == 1:
+            to_go = per_step * (total - self.first_step)
+            capped = self.max_seconds is not None and to_go > self.max_seconds
+            steps = f"the {total - self.first_step} steps to go"
+            run = f"--max-minutes stops it after {clock(self.max_seconds)}, before {steps}" if capped else \
+                f"{clock(to_go)} for {steps}"
             console.log(f"first step {per_step:.1f} s: about {clock(per_step * self.steps_per_epoch)} an epoch "
-                        f"({self.steps_per_epoch} steps), {clock(per_step * (total - self.first_step))} for "
-                        f"the {total - self.first_step} steps to go")
+                        f"({self.steps_per_epoch} steps), {run}")
         if step % DISPLAY_EVERY == 0 or done == 1:
             self.losses = self.log.mean_losses()
             console.debug(f"step {step}: {self.log.status_text()}")
         epochs = -(-total // self.steps_per_epoch)
-        line = progress_line(min(epoch + 1, epochs), epochs, step, total, now - self.started,
-                             per_step * (total - step) if done else None, self.losses, console.stderr.width)
+        left = per_step * (total - step) if done else None
+        if left is not None and self.max_seconds is not None:
+            left = max(0.0, min(left, self.max_seconds - (now - self.started)))
+        line = progress_line(min(epoch + 1, epochs), epochs, step, total, now - self.started, left, self.losses,
+                             console.stderr.width)
         self.display.update(self.task, line=line)
         if self.display.disable and now - self.logged_at >= LOG_EVERY_SECONDS:
             console.log(line)

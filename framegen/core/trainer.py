@@ -290,7 +290,8 @@ def training_loop(session: Session) -> None:
         validate_and_save(session)  # the starting weights: `best` unless training improves on them
     started = time.perf_counter()  # for max_minutes: this session's wall time, validation included
     progress = state.step / session.total_steps  # of the run, for the learning-rate schedule
-    with StopSignals() as signals, TrainingProgress(session.log, data.steps_per_epoch, state.step) as display:
+    display = TrainingProgress(session.log, data.steps_per_epoch, state.step, config.max_minutes)
+    with StopSignals() as signals, display:
         while state.step < session.total_steps:
             data.sampler.set_epoch(state.epoch, skip=state.batch_in_epoch * config.batch_size)
             tick = time.perf_counter()
