@@ -77,6 +77,12 @@ def test_train_writes_checkpoints_metrics_samples_export_and_manifest(cli, datas
     assert not (run / ".framegen-partial").exists()
 
 
+def test_a_run_folder_inside_its_dataset_is_refused(cli, dataset, config):
+    code, _, err = cli("train", dataset, "-o", str(dataset / "run"), "--config", config, "--max-steps", "1", *FAST)
+    assert code == 2 and "lies inside the input" in err and len(err.strip().splitlines()) == 1
+    assert not (dataset / "run").exists()
+
+
 def test_max_minutes_stops_validates_and_exports(cli, dataset, config, tmp_path):
     code, out, err = cli("train", dataset, "-o", "run", "--config", config, "--max-minutes", "0.0001",
                          "--epochs", "50", *FAST)

@@ -243,7 +243,9 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
         if dist.is_main and not resume and not overwrite and last.exists():
             raise UsageError(f"{run}: holds the checkpoints of an earlier run: --resume continues it, "
                              "--overwrite starts over")
-        writing = stage_output(run, "train", overwrite, resume) if dist.is_main else contextlib.nullcontext()
+        datasets = [Path(folder) for folder in config.datasets]
+        writing = stage_output(run, "train", overwrite, resume, inputs=datasets) if dist.is_main else \
+            contextlib.nullcontext()
         with writing:
             return _train(config, run, resume, dist)
     finally:
