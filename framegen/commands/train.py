@@ -77,15 +77,15 @@ def run(
     framegen train DATASET --arch rife4 --init rife4 --max-minutes 15
 
     The first trains the original mipal design from scratch on the workspace's dataset; on a CPU, unless
-    --full-size or \\[model] settings are given, it picks the small model of recipes/small.toml (width 0.25,
+    --full-size or [model] settings are given, it picks the small model of recipes/small.toml (width 0.25,
     refiner_depth 6, 128 px crops, 4 windows a step) and says so. The second fine-tunes published RIFE weights
     (`framegen weights fetch rife4` first); recipes/ holds longer runs. Before the first step, train prints its
     memory estimate (and refuses a run that cannot fit) and, after it, the time a step, an epoch and the run
     will take. Ctrl-C or SIGTERM: a checkpoint of the current step, then exit 130; `--resume` continues.
 
     Runs on the CPU, one GPU, or many under `torchrun --nproc-per-node N -m framegen train ...`. Model sizes,
-    loss weights and the GAN part are set in the --config TOML, e.g. \\[model] width = 0.25; \\[loss] ms_ssim = 1.0;
-    \\[gan] weight = 0.01, loss = "hinge".
+    loss weights and the GAN part are set in the --config TOML, e.g. [model] width = 0.25; [loss] ms_ssim = 1.0;
+    [gan] weight = 0.01, loss = "hinge".
     """
     from framegen.core.checkpoint import read_export_info
     from framegen.core.engines import why_not_trained
