@@ -34,17 +34,17 @@ frames a frames manifest (`extract`) lists, in its order and at its frame rate.
 from __future__ import annotations
 
 import errno
-import glob
 import fcntl
+import glob
 import os
 import re
 import signal
 import subprocess
 import tempfile
 import threading
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np

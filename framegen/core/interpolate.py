@@ -51,6 +51,7 @@ from framegen.core.engines import ENGINE_NAMES, Engine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.images import NotAnImageError, open_image, read_image, write_png
 from framegen.core.movie import MovieInfo, MovieReader, probe_movie
+from framegen.core.resources import available_memory
 from framegen.core.scenes import ANALYSIS_SIDE, AnalysisFrame, FilterConfig, SceneDetector, shot_spans
 from framegen.core.workspace import stage_output
 
@@ -160,12 +161,7 @@ def memory_budget() -> int | None:
             return int(float(setting) * 2**20)
         except ValueError:
             raise UsageError(f"FRAMEGEN_MEMORY_MB={setting!r}: expected a number of megabytes") from None
-    try:
-        with open("/proc/meminfo") as meminfo:
-            fields = dict(line.split(":", 1) for line in meminfo)
-        return int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return None
+    return available_memory()
 
 
 def check_memory(engine: Engine, height: int, width: int, channels: int, kind: str) -> None:

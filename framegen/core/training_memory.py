@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import torch
 
 from framegen.core import console
 from framegen.core.distributed import Distributed
 from framegen.core.errors import InputError, UsageError
+from framegen.core.resources import available_memory
 from framegen.core.train_config import TrainConfig
 from framegen.core.training_data import TrainingData
 from framegen.core.training_pairs import sample_pairs, step_generator
@@ -88,17 +88,6 @@ def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_len
     return MemoryEstimate(BASE_BYTES, 4 * (copies * generator + 4 * discriminator),
                           round(ACTIVATION_OVERHEAD * activations), config.batch_size, frame_size,
                           models.generator.size_multiple)
-
-
-def available_memory() -> int | None:
-    """MemAvailable of /proc/meminfo in bytes (None where there is no /proc)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def check_memory(estimate: MemoryEstimate, processes: int, available: int | None) -> None:
