@@ -136,6 +136,7 @@ def resolve_train_config(flags: dict, config_file: Path | None, base: dict | Non
     small = resolve_config(TrainConfig, flags, config_file, SMALL_CPU_DEFAULTS)
     if small.model == config.model:  # [model] settings were given: they win over the small defaults
         return config
-    console.log(f"on the CPU: the small mipal model (recipes/small.toml: width 0.25, refiner_depth 6), "
+    model = ", ".join(f"{key} {value}" for key, value in SMALL_CPU_DEFAULTS["model"].items())
+    console.log(f"on the CPU: the small mipal model (recipes/small.toml: {model}), "
                 f"{small.crop} px crops, {small.batch_size} windows a step; --full-size trains the full model")
     return small
