@@ -21,8 +21,10 @@ LEAK = 0.2
 
 
 def sn(layer: nn.Module, enabled: bool = True) -> nn.Module:
-    """`layer` with spectral normalisation of its weight when `enabled`."""
-    return spectral_norm(layer) if enabled else layer
+    """`layer` with spectral normalisation of its weight when `enabled`. Not on the meta device (a build of
+    shapes only, registry.check_generator_size): it adds no parameter, and its power iteration, run there
+    through PyTorch's Python reference ops, took longer than building the real network."""
+    return spectral_norm(layer) if enabled and not layer.weight.is_meta else layer
 
 
 class ResidualBlock(nn.Module):
