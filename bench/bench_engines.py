@@ -34,8 +34,9 @@ import numpy as np
 import torch
 
 from framegen.core.engines import bundled_weights, get_engine
-from framegen.core.images import read_image
-from framegen.core.weights import PUBLISHED, installed_weights
+from framegen.core.media.images import read_image
+from framegen.core.models.store import installed_weights
+from framegen.core.stages.weights import PUBLISHED
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "framegen" / "examples"
 TIMES = [k / 7 for k in range(1, 7)]

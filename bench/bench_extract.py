@@ -6,7 +6,7 @@
 Measures, interleaved `--repeats` times, median of each:
 - bare:     ffmpeg -i MOVIE -vf scale=W:H -f null -        (the issue's yardstick; W:H = extract's size)
 - pipe:     the same, converted to RGB and piped out raw   (what extract's ffmpeg does, without PNGs)
-- extract:  framegen.core.extract.extract() in this process (decode + PNG frames + manifest)
+- extract:  framegen.core.stages.extract.extract() in this process (decode + PNG frames + manifest)
 - command:  `python -m framegen -q extract` as a new process (adds Python start-up and imports)
 - png:      extract's PNG writing alone: the same frames, decoded beforehand and held in memory, encoded
             and written on a pool of extract's size (no ffmpeg)
@@ -36,11 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from framegen.core import console
-from framegen.core.extract import WORKERS, ExtractConfig, extract
-from framegen.core.movie import probe_movie, working_size
-from framegen.core.ffmpeg import ffmpeg_binary
-from framegen.core.images import encode_png_fast
+from framegen import console
+from framegen.core.media.ffmpeg import ffmpeg_binary
+from framegen.core.media.images import encode_png_fast
+from framegen.core.media.movie import probe_movie, working_size
+from framegen.core.stages.extract import WORKERS, ExtractConfig, extract
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, help="folder for the frames (default: the system's temporary folder)")
     args = parser.parse_args()
-    console.set_verbosity(-1)  # no progress bars
+    console.setup(-1)  # no progress bars
     width, height = working_size(probe_movie(args.movie), args.max_side)
     decode = [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(args.movie),
               "-vf", f"scale={width}:{height}"]

@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 import peak_rss  # beside this script (python puts the script's folder first on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +29,7 @@ LIMIT_MB = 1536
 
 def write_pair(folder: Path, width: int = 1920, height: int = 1080) -> tuple[Path, Path]:
     """Two frames, uint8 (H, W, 3): a textured square moved by 1/20 of the width over a textured background."""
-    from framegen.core.images import write_png
+    from framegen.core.media.images import write_png
 
     rng = np.random.default_rng(0)
     background = rng.integers(40, 200, (height // 8, width // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)

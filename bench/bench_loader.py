@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from framegen.core.convert import windows_to_float
-from framegen.core.dataset import DatasetWriter, WindowDataset, WindowInfo
+from framegen.core.formats.dataset import DatasetWriter, WindowDataset, WindowInfo
+from framegen.core.media.convert import windows_to_float
 
 
 def random_dataset(folder: Path, windows: int, size: int = 256, length: int = 8) -> None:

@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 import torch
 
-from framegen.core.checkpoint import load_exported
 from framegen.core.engines.model import ModelEngine
-from framegen.core.images import read_image
+from framegen.core.media.images import read_image
+from framegen.core.models.export import load_exported
 from framegen.core.models.registry import build_generator
-from framegen.core.weights import resolve_export
+from framegen.core.models.store import resolve_export
 
 SIZE = (1920, 1080)
 

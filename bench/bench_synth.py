@@ -20,9 +20,9 @@ from pathlib import Path
 
 import cv2
 
-from framegen.core import console
-from framegen.core.synth import Scene, SynthConfig, load_textures, write_synth_dataset
-from framegen.core.synth.writer import available_cores
+from framegen import console
+from framegen.core.stages.synth import Scene, SynthConfig, load_textures, write_synth_dataset
+from framegen.core.stages.synth.writer import available_cores
 
 
 def render_only(config: SynthConfig, textures: list) -> tuple[float, float]:
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--motion", default="mixed")
     parser.add_argument("--textures", type=Path)
     args = parser.parse_args()
-    console.set_verbosity(-1)  # no progress bars
+    console.setup(-1)  # no progress bars
     config = SynthConfig(windows=args.windows, size=args.size, length=args.length, motion=args.motion,
                          textures=args.textures)
     textures = load_textures(args.textures) if args.textures else []

@@ -14,7 +14,7 @@ What it prints, per config:
   seconds of this process on one thread, which other processes on a shared machine barely disturb;
 - windows/s of the training data loader alone, and its share of a training step (also CPU seconds).
 With --memory: for a few models, batches and crops, the peak RSS of a `framegen train` process (two steps,
-one validation window; os.wait4's ru_maxrss) beside what core/training_memory.py estimated before its first
+one validation window; os.wait4's ru_maxrss) beside what core/training/memory.py estimated before its first
 step: what calibrates BASE_BYTES and ACTIVATION_OVERHEAD there.
 """
 
@@ -32,14 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from framegen.core.convert import windows_to_float
-from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo
-from framegen.core.train_config import TrainConfig
-from framegen.core.trainer import train
-from framegen.core.training_data import SeededWindows, WindowSampler, open_training_data
-from framegen.core.training_pairs import sample_pairs, step_generator
-from framegen.core.training_memory import estimate_memory
-from framegen.core.training_step import TrainingModels, train_step
+from framegen.core.formats.dataset import DatasetManifest, DatasetWriter, WindowInfo
+from framegen.core.media.convert import windows_to_float
+from framegen.core.training.config import TrainConfig
+from framegen.core.training.data import SeededWindows, WindowSampler, open_training_data
+from framegen.core.training.loop import train
+from framegen.core.training.memory import estimate_memory
+from framegen.core.training.models import TrainingModels
+from framegen.core.training.pairs import sample_pairs, step_generator
+from framegen.core.training.step import train_step
 
 SIZE = 256
 SMALL = {"model": {"width": 0.25, "refiner_depth": 6}, "gan": {"discriminator": {"channels": 16}}}

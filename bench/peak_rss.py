@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from framegen.core.ffmpeg import ffmpeg_binary
+from framegen.core.media.ffmpeg import ffmpeg_binary
 
 REPO = Path(__file__).resolve().parents[1]
 SHOT_SECONDS = 30

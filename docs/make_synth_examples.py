@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from framegen.core.synth import Scene, SynthConfig, load_textures
+from framegen.core.stages.synth import Scene, SynthConfig, load_textures
 
 art = [texture for folder in sys.argv[1:] for texture in load_textures(Path(folder))]
 picks = [  # (config, textures, scene index): procedural and real-artwork scenes, each motion size

@@ -32,7 +32,7 @@ try:
 except KeyboardInterrupt:  # stopped while starting up: the same quiet stop as during a command
     print("Stopped.", file=sys.stderr)
     raise SystemExit(EXIT_INTERRUPTED) from None
-from framegen.core import console
+from framegen import console
 
 EXAMPLES_HEADER = "Examples:"
 
@@ -104,8 +104,7 @@ def root(
 ) -> None:
     global _debug
     _debug = debug
-    console.set_verbosity(-1 if quiet else (1 if verbose else 0))
-    console.route_library_messages()
+    console.setup(-1 if quiet else (1 if verbose else 0))
 
 
 def _fail(message: str, code: int) -> int:

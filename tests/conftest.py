@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from framegen.cli import run_cli
-from framegen.core import console
-from framegen.core.ffmpeg import ffmpeg_binary
-from framegen.core.images import read_png_fast
+from framegen import console
+from framegen.core.media.ffmpeg import ffmpeg_binary
+from framegen.core.media.images import read_png_fast
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FRAMEGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -23,7 +23,7 @@ def _isolated_workspace(tmp_path, monkeypatch):
     """Every test runs in its own folder, so the default workspace `./framegen-work` is private to it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FRAMEGEN_WORKSPACE", raising=False)
-    console.set_verbosity(0)  # an in-process `cli("-q", ...)` of an earlier test leaves it at -1
+    console.setup(0)  # an in-process `cli("-q", ...)` of an earlier test leaves it at -1
 
 
 @pytest.fixture(autouse=True)
@@ -123,8 +123,8 @@ def install_random_rife(arch: str, name: str, folder: Path, seed: int = 0) -> Pa
     test's $FRAMEGEN_HOME (no download); the export folder."""
     import torch
 
-    from framegen.core import weights
     from framegen.core.models.registry import build_generator
+    from framegen.core.stages import weights
 
     torch.manual_seed(seed)
     file = save_published(folder / f"{name}.pkl", build_generator(arch, {}), "module.", ["teacher.x"])

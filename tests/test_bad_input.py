@@ -33,18 +33,20 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import REPO, moving_square_frames, write_video
-from framegen.cli import run_cli
-from framegen.core import animation, checkpoint, extract, images, scenes
-from framegen.core.checkpoint import save_checkpoint
-from framegen.core.dataset import DatasetManifest, DatasetWriter
-from framegen.core.images import read_image, write_png
-from framegen.core.workspace import LOCK_NAME, PARTIAL_NAME
+from PIL import Image
 from test_engines import export_tiny, textured_square_frames
 from test_extract import bad_movies
 from window_datasets import make_dataset, tiny_config
+
+from framegen.cli import run_cli
+from framegen.core.formats.dataset import DatasetManifest, DatasetWriter
+from framegen.core.media import animation, images
+from framegen.core.media.images import read_image, write_png
+from framegen.core.stages import extract, filter as filter_stage
+from framegen.core.training import checkpoint
+from framegen.core.training.checkpoint import save_checkpoint
+from framegen.core.workspace import LOCK_NAME, PARTIAL_NAME
 
 ENOSPC_TEXT = os.strerror(errno.ENOSPC)  # "No space left on device"
 
@@ -300,7 +302,7 @@ def test_exif_orientation_is_applied_and_said_with_v(cli, tmp_path, kind):
 
 READ_AND_REPORT_PEAK = """
 import sys
-from framegen.core.images import read_image
+from framegen.core.media.images import read_image
 try:
     read_image(sys.argv[1])
 except Exception as e:
@@ -514,7 +516,7 @@ def full_disk(stage: str) -> Iterator[None]:
         if stage == "extract":
             monkeypatch.setattr(extract, "_write_png", fails_after(2, extract._write_png))
         elif stage == "filter":
-            monkeypatch.setattr(scenes, "atomic_write_bytes", no_space)
+            monkeypatch.setattr(filter_stage, "atomic_write_bytes", no_space)
         elif stage in ("build-dataset", "synth"):
             monkeypatch.setattr(os, "posix_fallocate", no_space, raising=False)
         elif stage == "train":

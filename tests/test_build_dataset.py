@@ -14,11 +14,12 @@ import pytest
 import torch
 from conftest import moving_square_frames, write_video
 
-from framegen.core.convert import windows_to_float
-from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowDataset, WindowInfo, open_split, square
-from framegen.core.images import read_png_fast
+from framegen.core.formats.dataset import DatasetManifest, DatasetWriter, WindowDataset, WindowInfo, open_split
+from framegen.core.formats.shots import FilterManifest
 from framegen.core.manifest import read_manifest
-from framegen.core.scenes import FilterManifest
+from framegen.core.media.convert import windows_to_float
+from framegen.core.media.images import read_png_fast
+from framegen.core.stages.build_dataset import square
 
 CUTS = (40, 80, 100)
 TWOS = tuple(range(41, 80, 2))  # shot 1 is on twos

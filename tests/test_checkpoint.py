@@ -11,18 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from framegen.core.checkpoint import (
-    CheckpointSaver,
-    ExportMetadata,
-    export_model,
-    load_checkpoint,
-    load_exported,
-    restore_rng,
-    rng_state,
-    save_checkpoint,
-)
 from framegen.core.errors import InputError
+from framegen.core.models.export import ExportMetadata, export_model, load_exported
 from framegen.core.models.registry import build_generator
+from framegen.core.training.checkpoint import CheckpointSaver, load_checkpoint, restore_rng, rng_state, save_checkpoint
 
 TINY = {"width": 0.125, "refiner_depth": 4}
 

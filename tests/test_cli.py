@@ -148,7 +148,7 @@ def test_png_write_on_full_disk_leaves_nothing(monkeypatch, tmp_path):
     def full_disk(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    from framegen.core import images
+    from framegen.core.media import images
 
     monkeypatch.setattr(images, "atomic_write_bytes", full_disk)
     import numpy as np
@@ -222,17 +222,15 @@ def test_opencv_log_is_silent_unless_verbose(capfd):
     """OpenCV writes its `[ WARN ]` lines to file descriptor 2 itself; -v lets them through."""
     import cv2
 
-    from framegen.core import console
+    from framegen import console
 
     try:
         for verbosity, shown in [(0, False), (1, True)]:
-            console.set_verbosity(verbosity)
-            console.route_library_messages()
+            console.setup(verbosity)
             assert cv2.imread("no-such-image.png") is None
             assert ("WARN" in capfd.readouterr().err) == shown
     finally:
-        console.set_verbosity(0)
-        console.route_library_messages()
+        console.setup(0)
 
 
 def test_python_warnings_become_verbose_lines(cli, monkeypatch):

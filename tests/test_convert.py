@@ -1,4 +1,4 @@
-"""core/convert.py: the one home of uint8 <-> float conversions; it never loads torch at import."""
+"""core/media/convert.py: the one home of uint8 <-> float conversions; it never loads torch at import."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import torch
 
-from framegen.core.convert import (
+from framegen.core.media.convert import (
     batch_to_image,
     float_to_uint8,
     image_from_float,
@@ -29,7 +29,8 @@ def every_value_image(channels: int) -> np.ndarray:
 
 
 def test_the_torch_free_stages_import_it_without_torch():
-    code = ("import sys, framegen.core.convert, framegen.core.motion, framegen.core.synth, framegen.core.dataset; "
+    code = ("import sys, framegen.core.media.convert, framegen.core.media.motion, framegen.core.stages.synth, "
+            "framegen.core.formats.dataset, framegen.core.stages.build_dataset; "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 import torch
-
 from window_datasets import make_dataset, tiny_config
 
 

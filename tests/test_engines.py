@@ -11,14 +11,14 @@ import pytest
 import torch
 from conftest import install_random_rife
 
-from framegen.core import engines, motion
-from framegen.core.checkpoint import ExportMetadata, export_model
-from framegen.core.engines import get_engine
+from framegen.core import engines
+from framegen.core.engines import get_engine, minterpolate
 from framegen.core.engines.blend import BlendEngine
-from framegen.core.engines import minterpolate
 from framegen.core.engines.flow import FlowEngine
 from framegen.core.engines.model import ModelEngine, tile_starts
 from framegen.core.errors import InputError, UsageError
+from framegen.core.media import motion
+from framegen.core.models.export import ExportMetadata, export_model
 from framegen.core.models.registry import build_generator
 
 TINY_MIPAL = {"width": 0.125, "refiner_depth": 3}

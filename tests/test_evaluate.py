@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import install_random_rife
-
-from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo
-from framegen.core.engines.minterpolate import MinterpolateEngine
+from PIL import Image
 from test_engines import export_tiny, textured_square_frames
+
+from framegen.core.engines.minterpolate import MinterpolateEngine
+from framegen.core.formats.dataset import DatasetManifest, DatasetWriter, WindowInfo
 
 
 def write_dataset(folder, windows: int = 3, start: int = 0):

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import SHARED_DATA, moving_square_frames, write_video
-from framegen.core.animation import write_animation
-from framegen.core.images import write_png
-from framegen.core.manifest import atomic_write_bytes
 from test_interpolate import decode
+
+from framegen.core.manifest import atomic_write_bytes
+from framegen.core.media.animation import write_animation
+from framegen.core.media.images import write_png
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

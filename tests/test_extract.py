@@ -15,11 +15,11 @@ import pytest
 from conftest import REPO, frames_with_other_pixels, moving_square_frames, write_video
 from test_movie import with_rotation
 
-from framegen.core.extract import FramesManifest
-from framegen.core.ffmpeg import ffmpeg_binary
-from framegen.core.images import read_image, read_png_fast
+from framegen.core.formats.frames import FramesManifest
 from framegen.core.manifest import read_manifest, sha256_file
-from framegen.core.movie import MovieInfo, working_size
+from framegen.core.media.ffmpeg import ffmpeg_binary
+from framegen.core.media.images import read_image, read_png_fast
+from framegen.core.media.movie import MovieInfo, working_size
 
 
 def lavfi(path: Path, source: str, *encode: str) -> Path:

@@ -14,8 +14,9 @@ import torchvision
 from conftest import moving_square_frames, write_video
 
 from framegen.core import scenes
+from framegen.core.formats.shots import FilterManifest
 from framegen.core.manifest import read_manifest
-from framegen.core.scenes import VGG_WINDOW, AnalysisFrame, FilterConfig, FilterManifest, SceneDetector
+from framegen.core.scenes import VGG_WINDOW, AnalysisFrame, FilterConfig, SceneDetector
 
 CUTS = (30, 64)
 TWOS = tuple(range(CUTS[0] + 1, CUTS[1], 2))  # the middle shot is on twos

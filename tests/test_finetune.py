@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from window_datasets import make_dataset
 
-from framegen.core import weights
-from framegen.core.checkpoint import load_exported
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
-from framegen.core.losses import L2SP
+from framegen.core.models.export import load_exported
 from framegen.core.models.rife import Rife3HD, Rife4
-from framegen.core.train_config import FINETUNE_DEFAULTS, TrainConfig
-from framegen.core.training_pairs import sample_pairs, step_generator
-from window_datasets import make_dataset
+from framegen.core.stages import weights
+from framegen.core.training.config import FINETUNE_DEFAULTS, TrainConfig
+from framegen.core.training.losses import L2SP
+from framegen.core.training.pairs import sample_pairs, step_generator
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 QUICK = ["--crop", "64", "--batch-size", "2", "--max-steps", "3", "--seed", "1", "--config", "quick.toml"]

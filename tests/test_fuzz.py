@@ -19,20 +19,20 @@ from pathlib import Path
 
 import pytest
 import typer.main
-
 from conftest import moving_square_frames, write_video
-from framegen.cli import app, run_cli
-from framegen.core.animation import ExportConfig
-from framegen.core.dataset import BuildDatasetConfig
-from framegen.core.evaluate import EvaluateConfig
-from framegen.core.extract import ExtractConfig
-from framegen.core.images import write_png
-from framegen.core.interpolate import InterpolateConfig
-from framegen.core.scenes import FilterConfig
-from framegen.core.synth import SynthConfig
-from framegen.core.train_config import TrainConfig
 from test_engines import export_tiny, textured_square_frames
 from window_datasets import make_dataset, tiny_config
+
+from framegen.cli import app, run_cli
+from framegen.core.media.images import write_png
+from framegen.core.scenes import FilterConfig
+from framegen.core.stages.build_dataset import BuildDatasetConfig
+from framegen.core.stages.evaluate import EvaluateConfig
+from framegen.core.stages.export_gif import ExportConfig
+from framegen.core.stages.extract import ExtractConfig
+from framegen.core.stages.interpolate import InterpolateConfig
+from framegen.core.stages.synth import SynthConfig
+from framegen.core.training.config import TrainConfig
 
 SECONDS_PER_CASE = 60
 HUGE_INT = str(10**30)
@@ -140,7 +140,7 @@ OPTION_CASES += [("train", "--mix", value) for value in ["0", "nan", "inf", "-1"
 def train_stops_at_its_config(monkeypatch):
     """`train` accepts or refuses its resolved config, then stops (exit 0) before training: a real run costs
     10-30 s on a busy 2-core machine. test_numeric_train_options_for_real (-m slow) trains each case."""
-    from framegen.core import trainer
+    from framegen.core.training import loop as trainer
 
     def accepted(config, *args, **kwargs):
         assert isinstance(config, trainer.TrainConfig)

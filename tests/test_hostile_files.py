@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import moving_square_frames, write_video
-from framegen.core.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
-from framegen.core.extract import FramesManifest
-from framegen.core.manifest import read_manifest
 from test_bad_input import Inputs, copy_input, edit_json, make_inputs, no_output_but, one_error_line, unfiltered_frames
 from test_checkpoint import Exploit
+
+from framegen.core.formats.frames import FramesManifest
+from framegen.core.manifest import read_manifest
+from framegen.core.training.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import REPO, SHARED_DATA, install_random_rife, moving_square_frames, write_video
-from framegen.core.ffmpeg import ffmpeg_binary
-from framegen.core.images import read_image, write_png
-from framegen.core.interpolate import plan_segments
+from PIL import Image
 from test_engines import textured_square_frames
+
+from framegen.core.media.ffmpeg import ffmpeg_binary
+from framegen.core.media.images import read_image, write_png
+from framegen.core.stages.interpolate import plan_segments
 
 
 def decode(path: Path, width: int, height: int, pix_fmt: str = "rgb24") -> np.ndarray:

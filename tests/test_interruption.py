@@ -23,17 +23,20 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pytest
-from numpy.lib.format import open_memmap
-
 from conftest import REPO, frames_with_other_pixels
-from framegen.cli import run_cli
-from framegen.core import animation, dataset, interpolate, scenes, scoring
-from framegen.core.checkpoint import load_checkpoint
-from framegen.core.extract import FramesManifest
-from framegen.core.manifest import read_manifest
+from numpy.lib.format import open_memmap
 from test_bad_input import Inputs, make_inputs, one_error_line, unfiltered_frames, written
 from test_extract import lavfi
 from window_datasets import make_dataset, tiny_config
+
+from framegen.cli import run_cli
+from framegen.core import scenes, scoring
+from framegen.core.formats import dataset
+from framegen.core.formats.frames import FramesManifest
+from framegen.core.manifest import read_manifest
+from framegen.core.media import animation
+from framegen.core.stages import interpolate
+from framegen.core.training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="watches processes through /proc")
 

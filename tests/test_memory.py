@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, moving_square_frames
-from framegen.core.images import write_png
+
+from framegen.core.media.images import write_png
 
 LIMIT_MB = 2048
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from framegen.core.checkpoint import ExportMetadata, export_model, load_exported
 from framegen.core.errors import UsageError
-from framegen.core.losses import LOSSES, AdversarialLoss, build_loss
 from framegen.core.models.blocks import SkipLayerExcitation
+from framegen.core.models.export import ExportMetadata, export_model, load_exported
 from framegen.core.models.mipal import MipalConfig, MipalGenerator
 from framegen.core.models.registry import (
     ARCHS,
@@ -18,6 +17,7 @@ from framegen.core.models.registry import (
     interpolate_padded,
     resolve_generator_config,
 )
+from framegen.core.training.losses import LOSSES, AdversarialLoss, build_loss
 
 TINY = {"width": 0.125, "refiner_depth": 4}
 SMALL_CONFIGS = {"mipal": TINY, "rife4": {}, "rife3hd": {"max_depth": 2}}  # every registered arch needs a small

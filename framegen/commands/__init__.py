@@ -12,7 +12,16 @@ never load torch). At module level, a command imports only the light core module
 errors, manifest, workspace.
 """
 
-from framegen.commands import build_dataset, evaluate, export_gif, extract, interpolate, synth, train, weights
-from framegen.commands import filter as filter_command
+from framegen.commands import (
+    build_dataset,
+    evaluate,
+    export_gif,
+    extract,
+    filter as filter_command,
+    interpolate,
+    synth,
+    train,
+    weights,
+)
 
 COMMANDS = [extract, filter_command, build_dataset, synth, train, interpolate, export_gif, evaluate, weights]

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from framegen.core import console, workspace
+from framegen import console
+from framegen.core import workspace
 from framegen.core.config import resolve_config
 
 NAME = "build-dataset"
@@ -48,7 +49,7 @@ def run(
     A window never crosses a cut and never holds a held frame; windows that barely move are dropped.
     Train and val get different shots. Frames are stored as uint8 arrays that training memory-maps.
     """
-    from framegen.core.dataset import BuildDatasetConfig, build_dataset
+    from framegen.core.stages.build_dataset import BuildDatasetConfig, build_dataset
 
     settings = resolve_config(
         BuildDatasetConfig,

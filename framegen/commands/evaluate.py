@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from framegen.core import console, workspace
+from framegen import console
+from framegen.core import workspace
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
 from framegen.core.manifest import write_manifest
@@ -55,7 +56,7 @@ def run(
     several are given. Prints tables and writes a JSON report (per-shot numbers included).
     """
     from framegen.core.engines import CHECKPOINT_ENGINES
-    from framegen.core.evaluate import EvaluateConfig, evaluate, per_t_table, results_table
+    from framegen.core.stages.evaluate import EvaluateConfig, evaluate, per_t_table, results_table
 
     folders = datasets or [workspace.input_folder(None, "dataset")]
     if engine is not None:

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from framegen.core import console, workspace
+from framegen import console
+from framegen.core import workspace
 from framegen.core.config import resolve_config
 from framegen.core.signals import sigterm_as_interrupt
 
@@ -45,7 +46,7 @@ def run(
     Frames stream through ffmpeg, so long sequences need little memory. The file appears only when it is
     complete (written to a temporary name, then renamed).
     """
-    from framegen.core.animation import ExportConfig, export_frames
+    from framegen.core.stages.export_gif import ExportConfig, export_frames
 
     settings = resolve_config(ExportConfig, dict(fps=fps, loop=loop, pingpong=pingpong, width=width), config)
     if frames is None:

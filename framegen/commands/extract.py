@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from framegen.core import console, workspace
+from framegen import console
+from framegen.core import workspace
 from framegen.core.config import resolve_config
 
 NAME = "extract"
@@ -38,7 +39,7 @@ def run(
     frame rate, and for every frame its source frame index and timestamp. A run that was killed is redone
     by simply running the command again.
     """
-    from framegen.core.extract import ExtractConfig, extract
+    from framegen.core.stages.extract import ExtractConfig, extract
 
     settings = resolve_config(ExtractConfig, dict(max_side=max_side, start=start, end=end, every=every), config)
     folder = output if output is not None else workspace.default_folder("frames")

@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
-from framegen.core import console, workspace
+from framegen import console
+from framegen.commands.options import (
+    CUT_RATIO,
+    CUT_THRESHOLD,
+    HOLD_THRESHOLD,
+    MIN_SHOT_FRAMES,
+    RATIO_WINDOW,
+    detector_flags,
+)
+from framegen.core import workspace
 from framegen.core.config import resolve_config
 
 NAME = "filter"
-
-# The content detector's options, shared with `framegen interpolate` (video mode runs the same detectors).
-CUT_THRESHOLD = typer.Option(
-    None, "--cut-threshold", help="content: minimum mean RGB difference (0-255) for a cut. \\[default: 20]"
-)
-CUT_RATIO = typer.Option(
-    None, "--cut-ratio", help="content: a cut also scores this many times its neighbours. \\[default: 3]"
-)
-RATIO_WINDOW = typer.Option(
-    None, "--ratio-window", help="content: neighbours on each side that a cut is compared with. \\[default: 2]"
-)
-MIN_SHOT_FRAMES = typer.Option(None, "--min-shot-frames", help="Shortest shot, in frames. \\[default: 8]")
-HOLD_THRESHOLD = typer.Option(
-    None, "--hold-threshold", help="Pixel difference (0-255) that tells a new drawing from a held one. "
-    "\\[default: 16]",
-)
-
-
-def detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames, hold_threshold) -> dict[str, Any]:
-    """The flags of the shared detector options, by FilterConfig field."""
-    return dict(detector=detector, cut_threshold=cut_threshold, cut_ratio=cut_ratio, ratio_window=ratio_window,
-                min_shot_frames=min_shot_frames, hold_threshold=hold_threshold)
-
 
 def run(
     folder: Optional[Path] = typer.Argument(
@@ -67,7 +53,9 @@ def run(
     Writes filter.json (cuts, shots, held frames, as source frame indices) and filter_scores.csv (the
     per-frame scores) into the frames folder.
     """
-    from framegen.core.scenes import FILTER_NAME, SCORES_NAME, FilterConfig, filter_frames
+    from framegen.core.formats.shots import FILTER_NAME, SCORES_NAME
+    from framegen.core.scenes import FilterConfig
+    from framegen.core.stages.filter import filter_frames
 
     flags = detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames, hold_threshold)
     settings = resolve_config(FilterConfig, dict(flags, vgg_threshold=vgg_threshold, vgg_weights=vgg_weights), config)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from framegen.commands import filter as filter_command
-from framegen.core import console, workspace
+from framegen import console
+from framegen.commands import options
+from framegen.core import workspace
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
 from framegen.core.signals import sigterm_as_interrupt
+
+log = logging.getLogger(__name__)
 
 NAME = "interpolate"
 
@@ -70,11 +74,11 @@ def run(
         "so it is for `framegen filter` alone). The detector options are those of `framegen filter`, also "
         "read from a \\[filter] table of --config. \\[default: content]",
     ),
-    cut_threshold: Optional[float] = filter_command.CUT_THRESHOLD,
-    cut_ratio: Optional[float] = filter_command.CUT_RATIO,
-    ratio_window: Optional[int] = filter_command.RATIO_WINDOW,
-    min_shot_frames: Optional[int] = filter_command.MIN_SHOT_FRAMES,
-    hold_threshold: Optional[float] = filter_command.HOLD_THRESHOLD,
+    cut_threshold: Optional[float] = options.CUT_THRESHOLD,
+    cut_ratio: Optional[float] = options.CUT_RATIO,
+    ratio_window: Optional[int] = options.RATIO_WINDOW,
+    min_shot_frames: Optional[int] = options.MIN_SHOT_FRAMES,
+    hold_threshold: Optional[float] = options.HOLD_THRESHOLD,
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --frames-dir folder."),
 ) -> None:
@@ -91,8 +95,8 @@ def run(
     comes from the suffix of -o.
     """
     from framegen.core.engines import get_engine
-    from framegen.core.interpolate import InterpolateConfig, input_mode, interpolate_pair, interpolate_video
     from framegen.core.scenes import FilterConfig
+    from framegen.core.stages.interpolate import InterpolateConfig, input_mode, interpolate_pair, interpolate_video
 
     settings = resolve_config(
         InterpolateConfig,
@@ -100,7 +104,7 @@ def run(
              factor=factor, start=start, end=end, loop=loop, pingpong=pingpong),
         config,
     )
-    flags = filter_command.detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames,
+    flags = options.detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames,
                                           hold_threshold)
     detection = resolve_config(FilterConfig, flags, base=settings.filter.model_dump())  # flags over the file
     settings = settings.model_copy(update={"filter": detection})
@@ -111,7 +115,7 @@ def run(
     if video and frames_dir is not None:
         raise UsageError("--frames-dir is for two images, not for a movie")
     interpolator = get_engine(settings.engine, settings.checkpoint, settings.device)
-    console.debug(f"engine: {interpolator.name}")
+    log.debug(f"engine: {interpolator.name}")
     if video:
         with sigterm_as_interrupt():
             result = interpolate_video(inputs[0], output, interpolator, settings)

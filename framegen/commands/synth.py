@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from framegen.core import console, workspace
+from framegen import console
+from framegen.core import workspace
 from framegen.core.config import resolve_config
 
 NAME = "synth"
@@ -58,7 +59,7 @@ def run(
     A scene is a pure function of (seed, window, t): every frame is exact ground truth.
     `train` reads the folder directly and can mix it with real datasets.
     """
-    from framegen.core.synth import SynthConfig, write_synth_dataset
+    from framegen.core.stages.synth import SynthConfig, write_synth_dataset
 
     settings = resolve_config(
         SynthConfig,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from framegen.core import console
+from framegen import console
 from framegen.core.config import resolve_config
 from framegen.core.workspace import default_folder, folder_lock, input_folder
+
+log = logging.getLogger(__name__)
 
 NAME = "train"
 
@@ -87,10 +90,11 @@ def run(
     loss weights and the GAN part are set in the --config TOML, e.g. [model] width = 0.25; [loss] ms_ssim = 1.0;
     [gan] weight = 0.01, loss = "hinge".
     """
-    from framegen.core.checkpoint import read_export_info
     from framegen.core.engines import why_not_trained
-    from framegen.core.run_log import metrics_text
-    from framegen.core.trainer import export_run, saved_config, train
+    from framegen.core.models.export import read_export_info
+    from framegen.core.training.guard import Stopped
+    from framegen.core.training.log import metrics_text
+    from framegen.core.training.loop import export_run, saved_config, train
 
     run_folder = output if output is not None else default_folder("run")
     if export:
@@ -106,7 +110,11 @@ def run(
         checkpoint_minutes=checkpoint_minutes, validate_every=validate_every, keep=keep, workers=workers,
     )
     config = resolve_train_config(flags, config_file, saved_config(run_folder) if resume else None, full_size)
-    result = train(config, run_folder, resume=resume, overwrite=overwrite)
+    try:
+        result = train(config, run_folder, resume=resume, overwrite=overwrite)
+    except Stopped as stop:  # the resume line is what the stopped command produced
+        console.result(str(stop))
+        raise KeyboardInterrupt from None
     if not result.is_main:
         return
     console.result(f"wrote {result.run}: {result.steps} steps ({result.windows_per_second:.2f} windows/s); "
@@ -125,7 +133,7 @@ def run(
 def resolve_train_config(flags: dict, config_file: Path | None, base: dict | None, full_size: bool):
     """The run's TrainConfig: flags > config file > `base` (a resumed run's) > defaults; the workspace's dataset
     when none is given; on a CPU the small model unless --full-size or [model] settings say otherwise."""
-    from framegen.core.train_config import SMALL_CPU_DEFAULTS, TrainConfig, takes_small_cpu_defaults
+    from framegen.core.training.config import SMALL_CPU_DEFAULTS, TrainConfig, takes_small_cpu_defaults
 
     config = resolve_config(TrainConfig, flags, config_file, base)
     if not config.datasets:
@@ -137,6 +145,6 @@ def resolve_train_config(flags: dict, config_file: Path | None, base: dict | Non
     if small.model == config.model:  # [model] settings were given: they win over the small defaults
         return config
     model = ", ".join(f"{key} {value}" for key, value in SMALL_CPU_DEFAULTS["model"].items())
-    console.log(f"on the CPU: the small mipal model (recipes/small.toml: {model}), "
+    log.info(f"on the CPU: the small mipal model (recipes/small.toml: {model}), "
                 f"{small.crop} px crops, {small.batch_size} windows a step; --full-size trains the full model")
     return small

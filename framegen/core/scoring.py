@@ -3,7 +3,7 @@
 For every window (frames 0 .. T-1, T = 8 by default) the engine is given
 - the large gap: frames 0 and T-1, and asked for 1 .. T-2 at t = k / (T - 1);
 - the small gap: frames 0 and 2, and asked for frame 1 at t = 1/2.
-Its uint8 frames are compared with the real ones by PSNR, SSIM and MS-SSIM (core/metrics.py), per t and
+Its uint8 frames are compared with the real ones by PSNR, SSIM and MS-SSIM (core/media/metrics.py), per t and
 overall (the mean over frames), and its wall time per produced frame is measured. Scores are kept for all
 windows together, per dataset and per shot.
 
@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from framegen.core import console
-from framegen.core.convert import images_to_tensor
-from framegen.core.dataset import DatasetManifest, open_split
 from framegen.core.engines import Engine
 from framegen.core.errors import InputError
-from framegen.core.metrics import all_metrics
+from framegen.core.formats.dataset import DatasetManifest, open_split
+from framegen.core.media.convert import images_to_tensor
+from framegen.core.media.metrics import all_metrics
+from framegen.core.progress import progress
 
 METRICS = ("psnr", "ssim", "ms_ssim")
 SMALL_GAP_T = 0.5
@@ -162,7 +162,7 @@ def score_engine(engine: Engine, window_sets: list[WindowSet], label: str | None
     accumulators: dict[tuple[str, ...], dict[str, Accumulator]] = {}
     sample = None
     # no bar without a label: training validation runs inside the training loop's own bar
-    with console.progress(unit="windows") if label else contextlib.nullcontext() as bar:
+    with progress(unit="windows") if label else contextlib.nullcontext() as bar:
         task = bar.add_task(f"evaluate {label}", total=sum(len(s.indices) for s in window_sets)) if bar else None
         for windows in window_sets:
             for index in windows.indices:

@@ -151,3 +151,17 @@ def record_written(folder: Path, stage: str, names: Iterable[str]) -> None:
     text = "\n".join([stage, *sorted(known | set(names))]) + "\n"
     with reported_as(folder):
         atomic_write_bytes(folder / WRITTEN_NAME, text.encode())
+
+
+def check_not_an_input(output: Path, inputs: Iterable[Path]) -> None:
+    """UsageError when `output` is a folder or the very file of one of `inputs` (also through a link)."""
+    output = Path(output)
+    if output.is_dir():
+        raise UsageError(f"{output}: is a folder; give the animation file to write, e.g. {output / 'out.gif'}")
+    for source in inputs:
+        if output.exists() and Path(source).exists() and os.path.samefile(output, source):
+            alias = "" if str(output) == str(source) else f" ({source})"
+            raise UsageError(f"{output}: is one of the inputs{alias}; writing it would replace it, so choose "
+                             "another output path with -o")
+
+

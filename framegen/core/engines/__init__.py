@@ -11,13 +11,13 @@ never bleed their colour into the result; the frames are un-premultiplied at the
 
 Names (ENGINE_NAMES, the one list): `blend` (cross-fade), `flow` (classical optical flow, no training),
 `minterpolate` (ffmpeg's motion-compensated filter, a classical baseline), `model` (an exported network:
-a trained export, a training run folder, or installed published weights by NAME, core/weights.py), and
+a trained export, a training run folder, or installed published weights by NAME, models/store.py), and
 `auto`, which prefers, in order:
 1. a trained export given as `checkpoint` (or bundled in framegen/weights/) whose metadata records that it
    beat `flow` on held-out real windows (`beats_flow`, measured by core/scoring.py during training) and,
    when it was fine-tuned from published weights (`init`), that it beat those too (`beats_init`);
 2. installed RIFE weights: the ones given as `checkpoint` (`--checkpoint rife4`), else AUTO_WEIGHTS in
-   order (rife3hd before rife4, see the README's Measured section);
+   order (rife3hd before rife4, see docs/benchmarks.md);
 3. `flow`.
 Whatever it picks over flow or skips, one line on stderr says what and why (with nothing to pick
 or skip, `flow` is the plain default and says so with -v only).
@@ -25,24 +25,23 @@ or skip, `flow` is the plain default and says so with -v only).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from framegen.core import console
 from framegen.core.engines.base import Engine
 from framegen.core.errors import UsageError
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:  # torch-free until a model engine is asked for: blend and flow start fast
-    from framegen.core.checkpoint import ExportMetadata
+    from framegen.core.models.export import ExportMetadata
 
 ENGINE_NAMES = ("auto", "blend", "flow", "minterpolate", "model")
 CHECKPOINT_ENGINES = ("auto", "model")  # the engines that read --checkpoint
 BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"  # framegen/weights/
-# Installed weights `auto` takes when no trained export qualifies, best first. On the sample movie's
-# held-out shots (README, Measured) rife3hd scored 27.50 / 36.60 dB (large / small gap) against rife4's
-# 27.28 / 35.90 and was the only one ahead of flow on both shots' large gap (rife4 lost warpcube's by
-# 0.6 dB); it costs about 6.7x rife4's time for six in-betweens (17 midpoints: 1.75 s at 256x256 against
-# 0.26 s, bench_engines.py).
+# Installed weights `auto` takes when no trained export qualifies, best first: rife3hd scores higher than
+# rife4 on held-out real footage and several times slower (docs/benchmarks.md has both, and the commands).
 # Quality first: the default is for the best in-betweens; `--engine model --checkpoint rife4` is the faster.
 AUTO_WEIGHTS = ("rife3hd", "rife4")
 
@@ -73,7 +72,7 @@ def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "a
 
         return MinterpolateEngine()
     from framegen.core.engines.model import ModelEngine
-    from framegen.core.weights import resolve_export
+    from framegen.core.models.store import resolve_export
 
     source = resolve_export(checkpoint) if checkpoint is not None else bundled_weights()
     if name == "model":
@@ -88,32 +87,32 @@ def auto_engine(trained: Path | None, device: str) -> Engine:
     """`auto` (see the module docstring): a qualifying trained export, else installed RIFE weights, else flow."""
     from framegen.core.engines.flow import FlowEngine
     from framegen.core.engines.model import ModelEngine
-    from framegen.core.weights import installed_weights
+    from framegen.core.models.store import installed_weights
 
     skipped = ""
     if trained is not None:
         engine = ModelEngine.load(trained, device=device)  # loaded even if skipped: a broken file is refused
         metadata = engine.info.metadata
         if metadata.source is not None:  # published weights, named by the user: their choice of 2.
-            console.log(f"auto uses the published weights in {trained}, as given")
+            log.info(f"auto uses the published weights in {trained}, as given")
             return engine
         why_not = why_not_trained(metadata)
         if why_not is None:
-            console.log(f"auto uses the model in {trained}: it beat flow on held-out real windows"
+            log.info(f"auto uses the model in {trained}: it beat flow on held-out real windows"
                         + (" and beat its starting weights" if metadata.init else ""))
             return engine
         skipped = f"not the model in {trained} ({why_not}; --engine model uses it anyway)"
     for name in AUTO_WEIGHTS:
         folder = installed_weights(name)
         if folder is not None:
-            console.log(f"auto uses the installed {name} weights ({folder})" + (f", {skipped}" if skipped else
+            log.info(f"auto uses the installed {name} weights ({folder})" + (f", {skipped}" if skipped else
                         f": no trained model that beat flow was given, and {name} is the first installed of "
                         f"{', '.join(AUTO_WEIGHTS)}"))
             return ModelEngine.load(folder, device=device)
     if skipped:
-        console.log(f"auto uses flow, {skipped}")
+        log.info(f"auto uses flow, {skipped}")
     else:  # nothing to pick or skip: flow is simply the default (said with -v only)
-        console.debug(f"auto uses flow: no trained model given and no RIFE weights installed "
+        log.debug(f"auto uses flow: no trained model given and no RIFE weights installed "
                       f"(`framegen weights fetch {AUTO_WEIGHTS[-1]}` installs some)")
     return FlowEngine()
 

@@ -13,8 +13,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from framegen.core.convert import image_from_float, image_to_float
 from framegen.core.errors import InputError, UsageError
+from framegen.core.media.convert import image_from_float, image_to_float
 
 
 class Engine(ABC):

@@ -1,6 +1,6 @@
 """The `flow` engine: classical motion-compensated interpolation, no training, no weights.
 
-For each time t, the motion of the point found at each pixel at time t (framegen.core.motion: DIS flow
+For each time t, the motion of the point found at each pixel at time t (framegen.core.media.motion: DIS flow
 both ways, the per-pixel choice among F01, -F10 and zero by bilateral matching) warps both frames to time t,
 at full resolution, and the two warps are cross-faded with weights (1 - t) and t.
 
@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from framegen.core.engines.base import Engine
-from framegen.core.motion import DISFlow, motion_at_times, warp
+from framegen.core.media.motion import DISFlow, motion_at_times, warp
 
 
 class FlowEngine(Engine):

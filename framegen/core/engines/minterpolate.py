@@ -14,10 +14,10 @@ from typing import Iterator
 
 import numpy as np
 
-from framegen.core.convert import image_from_float, uint8_to_float
 from framegen.core.engines.base import Engine
 from framegen.core.errors import ExternalToolError, InputError
-from framegen.core.ffmpeg import ffmpeg_binary, last_error_line
+from framegen.core.media.convert import image_from_float, uint8_to_float
+from framegen.core.media.ffmpeg import ffmpeg_binary, last_error_line
 
 
 class MinterpolateEngine(Engine):
@@ -33,6 +33,7 @@ class MinterpolateEngine(Engine):
         h, w, _ = image0.shape
         end = image_from_float(image1)
         raw = np.stack([image_from_float(image0), end, end]).tobytes()  # minterpolate stops before its last input
+        # argv, not ffmpeg-python: one fixed filter between two pipes reads clearer as a list
         command = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error",
                    "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", "1", "-i", "pipe:0",
                    "-vf", f"minterpolate=fps={steps}:mi_mode=mci", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]

@@ -1,5 +1,5 @@
-"""The `model` engine: an exported network (framegen.core.checkpoint.load_exported): a trained generator
-or installed published RIFE weights (core/weights.py).
+"""The `model` engine: an exported network (framegen.core.models.export.load_exported): a trained generator
+or installed published RIFE weights (models/store.py).
 
 Any input size (FILM's `eval/interpolator.py` approach):
 - the image is padded (reflect) up to the generator's `size_multiple` and the result cropped back
@@ -37,11 +37,11 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from framegen.core.checkpoint import ExportedModelInfo, load_exported
-from framegen.core.convert import batch_to_image, image_to_batch
-from framegen.core.distributed import pick_device
 from framegen.core.engines.base import Engine
+from framegen.core.media.convert import batch_to_image, image_to_batch
+from framegen.core.models.export import ExportedModelInfo, load_exported
 from framegen.core.models.registry import interpolate_padded
+from framegen.core.resources import pick_device
 
 TILE_SIDE = 768  # px, largest tile side (rounded down to the generator's size_multiple, at least one multiple)
 OVERLAP = 64  # px of overlap between neighbouring tiles

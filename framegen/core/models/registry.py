@@ -7,7 +7,7 @@ Adding an arch = one `Arch` entry in ARCHS:
   "frames") of whatever its loss reads, and it reads `targets` (the real frames) only when its loss
   says `needs_targets`. Any motion prior a generator needs is an input its caller computes once per pair.
 - `adversarial`: whether the GAN part (discriminator + adversarial term, losses.GanConfig) is on by default.
-- its loss: the entry of the same name in framegen.core.losses.LOSSES (models and losses sit side by side;
+- its loss: the entry of the same name in framegen.core.training.losses.LOSSES (models and losses sit side by side;
   neither imports the other).
 """
 
@@ -25,7 +25,6 @@ from framegen.core.errors import UsageError
 from framegen.core.models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from framegen.core.models.mipal import MipalConfig, MipalGenerator
 from framegen.core.models.rife import Rife3HD, Rife3HDConfig, Rife4, RifeConfig
-
 
 MAX_GENERATOR_PARAMETERS = 1_000_000_000  # 4 GB of float32; mipal at width 4 has 662 M, rife4 5.7 M
 

@@ -53,9 +53,8 @@ class RifeConfig(BaseModel):
 
 
 class Rife3HDConfig(RifeConfig):
-    # Bisection depth: frames are made at the nearest k / 2**max_depth. On the sample movie's held-out
-    # windows (frames 0, 7 -> 1..6) depth 3 / 4 / 5 scored 26.58 / 27.24 / 27.50 dB; depth 5 makes the six
-    # k/7 in 17 midpoints (depth 4: 11).
+    # Bisection depth: frames are made at the nearest k / 2**max_depth. Depth 5 scored best of 3 to 5 on
+    # held-out windows (docs/benchmarks.md); it makes the six k/7 in 17 midpoints (depth 4: 11).
     max_depth: int = Field(5, ge=1, le=8)
 
 

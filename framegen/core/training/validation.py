@@ -1,0 +1,95 @@
+"""Training validation: the model being trained scored by core/scoring.py beside `flow`, the cross-fade and,
+in a run that started from published or trained weights (`init`), those starting weights.
+
+Every validation scores the model (the EMA generator when EMA is on, wrapped as a `model` engine) on the
+held-out windows, both gaps; the large gap's means are what the run reports, what picks the best
+checkpoint, and what decides `beats_flow` and `beats_init` (scoring.beats_flow's rule) for the export.
+The baselines' scores do not change during a run: they are computed once, at the first validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from framegen.core.engines import Engine, get_engine
+from framegen.core.engines.model import ModelEngine
+from framegen.core.media.animation import write_animation
+from framegen.core.scoring import Scores, WindowSet, beats_flow, score_engine, spread
+
+SAMPLE_TILE = 128  # longest side of one frame in the sample GIFs, pixels
+SAMPLE_FPS = 8.0
+
+
+@dataclass(frozen=True)
+class Validation:
+    """One validation's large-gap means, {"psnr", "ssim", "ms_ssim"} each, and where they were measured."""
+
+    model: dict[str, float]
+    flow: dict[str, float]
+    crossfade: dict[str, float]
+    beats_flow: bool
+    windows: list[dict]  # WindowSet.reference() of each held-out set
+    init: dict[str, float] | None = None  # the starting weights' (a run with `init`)
+    beats_init: bool | None = None
+
+    def checkpoint_fields(self) -> dict:
+        """The checkpoint's validation entries (plain values)."""
+        return {"validation": self.model, "flow_validation": self.flow, "crossfade": self.crossfade,
+                "beats_flow": self.beats_flow, "validation_windows": self.windows,
+                "init_validation": self.init, "beats_init": self.beats_init}
+
+
+NO_VALIDATION = {"validation": None, "flow_validation": None, "crossfade": None, "beats_flow": None,
+                 "validation_windows": None, "init_validation": None, "beats_init": None}
+
+
+class Validator:
+    """Scores a generator on the held-out windows; `flow`, the cross-fade and the starting weights once per run."""
+
+    def __init__(self, val_sets: list[WindowSet], device: torch.device, init_generator: torch.nn.Module | None = None):
+        self.val_sets = val_sets
+        self.device = device  # the model is scored where it trains
+        self.init_generator = init_generator  # the weights a fine-tuning run started from, or None
+        self.baselines: dict[str, Scores] | None = None
+
+    def validate(self, generator: torch.nn.Module) -> Validation | None:
+        """The generator's scores beside flow's and the cross-fade's; None without held-out windows."""
+        if not self.val_sets:
+            return None
+        if self.baselines is None:
+            self.baselines = {name: self.large_gap(get_engine(name)) for name in ("flow", "blend")}
+            if self.init_generator is not None:
+                self.baselines["init"] = self.large_gap(ModelEngine(self.init_generator, device=self.device.type))
+        model = self.large_gap(ModelEngine(generator, device=self.device.type))
+        flow, init = self.baselines["flow"], self.baselines.get("init")
+        return Validation(model.metrics(), flow.metrics(), self.baselines["blend"].metrics(), beats_flow(model, flow),
+                          [s.reference() for s in self.val_sets], init.metrics() if init is not None else None,
+                          beats_flow(model, init) if init is not None else None)  # the same rule as for flow
+
+    def large_gap(self, engine: Engine) -> Scores:
+        return score_engine(engine, self.val_sets).overall.large_gap
+
+    def write_samples(self, path: Path, generator: torch.nn.Module, count: int) -> None:
+        """An animated GIF of the first held-out set: one row per window, columns real | cross-fade | model."""
+        if not self.val_sets or count == 0:
+            return
+        windows = self.val_sets[0]
+        engines = [get_engine("blend"), ModelEngine(generator, device=self.device.type)]
+        rows = []
+        for index in spread(len(windows.array), count):
+            real = windows.window(index)  # uint8 (T, H, W, 3)
+            times = [k / (len(real) - 1) for k in range(1, len(real) - 1)]
+            made = [np.stack([real[0], *e.interpolate(real[0], real[-1], times), real[-1]]) for e in engines]
+            rows.append(np.concatenate([real, *made], axis=2))  # (T, H, 3W, 3)
+        sheet = np.concatenate(rows, axis=1)  # (T, rows x H, 3W, 3)
+        scale = SAMPLE_TILE / max(real.shape[1:3])
+        if scale < 1:
+            size = (round(sheet.shape[2] * scale), round(sheet.shape[1] * scale))
+            sheet = np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in sheet])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_animation(path, list(sheet), fps=SAMPLE_FPS)
