@@ -1,7 +1,7 @@
 """The README and the docs pages stay true: every `framegen ...` line in their code blocks names a real
 command and only real options, with values the CLI parses; every option of every command has its row in
-docs/commands.md; every docs link in the README leads to a page that exists; and quick start 1 (two
-stills -> a GIF) runs as written."""
+docs/commands.md; every link in the README, the changelog and docs/ leads to a file (and heading) that
+exists; and quick start 1 (two stills -> a GIF) runs as written."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ QUICK_START_STILLS = "framegen interpolate framegen/examples/a.png framegen/exam
 
 COMMAND_START = re.compile(r"^(\S+=\S*\s+)*framegen\s")
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
-DOCS_LINK = re.compile(r"\]\(((?:docs/|CHANGELOG)[^)#\s]*)")
+LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def code_blocks(markdown: str) -> list[str]:
@@ -128,9 +128,30 @@ def test_commands_page_documents_every_option() -> None:
     assert not missing, f"not in docs/commands.md: {missing}"
 
 
-@pytest.mark.parametrize("link", sorted(set(DOCS_LINK.findall(README.read_text()))))
-def test_readme_link_exists(link: str) -> None:
-    assert (REPO / link).exists(), f"README.md links {link}, which does not exist"
+def local_links() -> list[tuple[Path, str]]:
+    """(page, link) for every link to a file of the repository in the README, the changelog and docs/."""
+    pages = [README, REPO / "CHANGELOG.md", *DOC_PAGES]
+    return sorted({(page, link) for page in pages if page.exists()
+                   for link in LINK.findall(page.read_text()) if not re.match(r"\w+://", link)})
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page, link", local_links(), ids=lambda value: value if isinstance(value, str) else value.name)
+def test_link_leads_somewhere(page: Path, link: str) -> None:
+    path, _, anchor = link.partition("#")
+    target = page.parent / path if path else page
+    assert target.exists(), f"{page.name} links {link}, which does not exist"
+    if anchor:
+        headings = re.findall(r"^#+ (.*)$", target.read_text(), flags=re.MULTILINE)
+        assert anchor in [heading_anchor(heading) for heading in headings], f"{page.name}: no heading for {link}"
+
+
+def test_readme_links_the_docs() -> None:
+    assert len({link for page, link in local_links() if page == README and link.startswith("docs/")}) >= 3
 
 
 def test_the_checker_catches_a_wrong_line() -> None:
