@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 stderr = Console(stderr=True, highlight=False)
-LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}  # -q, normal, -v
+LEVELS = {-1: logging.ERROR, 0: logging.INFO, 1: logging.DEBUG}  # -q (errors only), normal, -v
 
 
 class LineHandler(logging.Handler):

@@ -34,6 +34,7 @@ still (`build-dataset` drops windows that do not move).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Literal
 
@@ -41,6 +42,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from framegen.core.media.movie import MovieInfo, MovieReader
 from framegen.core.models.vgg16 import vgg16_features
 from framegen.core.progress import progress
 
@@ -300,3 +302,30 @@ def held_in_shot(moved: np.ndarray, timing: int) -> list[int]:
     return held
 
 
+
+
+@dataclass
+class MovieScenes:
+    """What the detectors found in a movie (or the part of it read)."""
+
+    cuts: list[int]  # frame positions that start a shot
+    drawings: np.ndarray  # bool per frame: False = a held frame, repeating the previous drawing
+    fps: Fraction  # the exact frame rate
+
+    def shots(self) -> list[tuple[int, int]]:
+        return shot_spans(self.cuts, len(self.drawings))
+
+
+def analyse_movie(movie: Path, info: MovieInfo, config: FilterConfig, start: float = 0.0,
+                  end: float | None = None) -> MovieScenes:
+    """Cuts and held frames of `movie` from `start` to `end` seconds, from one small decode fed to the
+    detectors of `framegen filter` with `config` (video mode and `evaluate MOVIE`)."""
+    detector = SceneDetector(config)
+    with MovieReader(movie, info, ANALYSIS_SIDE, start, end) as frames:
+        detector.process_frames(map(AnalysisFrame.of, frames), frames.expected_frames(), "analyse")
+    frames.check_decoded()
+    frames.report_warnings()
+    scenes = detector.post_process()
+    drawings = np.ones(frames.frames_read, bool)
+    drawings[scenes.held] = False
+    return MovieScenes(scenes.cuts, drawings, frames.frame_rate())

@@ -49,10 +49,10 @@ from framegen.core.engines import ENGINE_NAMES, Engine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.media.animation import Audio, check_animation, pingpong_frames, write_animation
 from framegen.core.media.images import NotAnImageError, open_image, read_image, with_channels, write_png
-from framegen.core.media.movie import MovieInfo, MovieReader, probe_movie
+from framegen.core.media.movie import MovieReader, probe_movie
 from framegen.core.progress import progress
 from framegen.core.resources import available_memory
-from framegen.core.scenes import ANALYSIS_SIDE, AnalysisFrame, FilterConfig, SceneDetector, shot_spans
+from framegen.core.scenes import FilterConfig, analyse_movie, shot_spans
 from framegen.core.workspace import check_not_an_input, stage_output
 
 log = logging.getLogger(__name__)
@@ -287,7 +287,8 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
         check_rate(Fraction(config.fps), Fraction(info.fps))  # the probe's rate: refused before any decoding
     check_memory(engine, info.height, info.display_width, 3, kind)
     log.info(f"analysing {movie.name}: scene cuts and held frames")
-    cuts, drawings, input_fps = analyse_movie(movie, info, config)
+    movie_scenes = analyse_movie(movie, info, config.filter, config.start, config.end)
+    cuts, drawings, input_fps = movie_scenes.cuts, movie_scenes.drawings, movie_scenes.fps
     n = len(drawings)
     if config.fps is not None:
         output_fps = Fraction(config.fps).limit_denominator(1001)
@@ -309,21 +310,6 @@ def check_rate(output_fps: Fraction, input_fps: Fraction) -> None:
     if output_fps > MAX_FACTOR * input_fps:
         raise UsageError(f"--fps {float(output_fps):g} is {float(output_fps / input_fps):.1f}x the movie's "
                          f"{float(input_fps):g} fps; video mode makes at most {MAX_FACTOR}x its rate")
-
-
-def analyse_movie(movie: Path, info: MovieInfo, config: InterpolateConfig) -> tuple[list[int], np.ndarray, Fraction]:
-    """(cut positions, drawings: bool per frame (False = held), exact frame rate), from one small decode
-    (from config.start to config.end) fed to the detectors of `framegen filter` with config.filter."""
-    detector = SceneDetector(config.filter)
-    with MovieReader(movie, info, ANALYSIS_SIDE, config.start, config.end) as frames:
-        detector.process_frames(map(AnalysisFrame.of, frames), frames.expected_frames(), "analyse")
-    frames.check_decoded()
-    frames.report_warnings()
-    fps = frames.frame_rate()
-    scenes = detector.post_process()
-    drawings = np.ones(frames.frames_read, bool)
-    drawings[scenes.held] = False
-    return scenes.cuts, drawings, fps
 
 
 def plan_segments(drawings: np.ndarray, cuts: list[int], source_times: Iterable[Fraction]) -> Iterator[Segment]:
