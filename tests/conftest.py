@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framegen.cli import run_cli
 from framegen import console
+from framegen.cli import run_cli
 from framegen.core.media.ffmpeg import ffmpeg_binary
 from framegen.core.media.images import read_png_fast
 

@@ -76,6 +76,7 @@ class ModelEngine(Engine):
         self.tile_side = max(self.multiple, tile_side // self.multiple * self.multiple)
         self.overlap = overlap
         self.pixel_times: int | None = None  # tile pixels x times per call: None = the arch's own (fit_memory)
+        self.ensemble = False  # average three passes per frame (`padded`): about 3x the time
 
     @classmethod
     def load(cls, path: Path, device: str = "auto") -> ModelEngine:
@@ -153,9 +154,15 @@ class ModelEngine(Engine):
         return out / total
 
     def padded(self, frame0: torch.Tensor, frame1: torch.Tensor, times: list[float]) -> torch.Tensor:
-        """Run the generator on (B, 3, h, w) frames of any size (padded to its multiple): (B, K, 3, h, w)."""
+        """Run the generator on (B, 3, h, w) frames of any size (padded to its multiple): (B, K, 3, h, w);
+        with `ensemble`, the mean of that pass, a pass on the mirrored frames and a time-reversed pass."""
         t = torch.tensor(times, dtype=frame0.dtype, device=frame0.device).expand(frame0.shape[0], -1)  # (B, K)
-        return interpolate_padded(self.generator, frame0, frame1, t).clamp(0.0, 1.0)
+        frames = interpolate_padded(self.generator, frame0, frame1, t)
+        if self.ensemble:
+            mirrored = interpolate_padded(self.generator, frame0.flip(-1), frame1.flip(-1), t).flip(-1)
+            reversed_ = interpolate_padded(self.generator, frame1, frame0, 1.0 - t)
+            frames = (frames + mirrored + reversed_) / 3
+        return frames.clamp(0.0, 1.0)
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
