@@ -21,6 +21,9 @@ the whole frame at scale 1 scored 33.34 dB PSNR (peak 2.3 GB RSS), 768 px tiles 
 33.35 dB (1.3 GB), the whole frame at scale 0.5 32.49 dB (1.8 GB). So RIFE keeps TILE_SIDE; the tiles
 still hold enough context for the motions of these pairs (4x those of the 480x270 movie).
 
+Ensemble (`ensemble`, `--ensemble`): each frame is the mean of three passes, as given, on the frames
+mirrored left-right (mirrored back), and with the two frames swapped at 1 - t; three times the time.
+
 Device: CUDA when there is one (`device="auto"`), else the CPU; `cpu` or `cuda` to choose. The frames go to
 the device once per pair and come back per in-between.
 

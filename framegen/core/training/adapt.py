@@ -40,9 +40,10 @@ log = logging.getLogger(__name__)
 ADAPTABLE_ARCHS = ("rife4", "rife3hd")  # networks that make the midpoint t = 1/2 the cycle needs
 CHECK_SAMPLES = 8  # pool samples the stopping rule scores before and after
 ADAPT_FRAMES = 4  # full frames held while a pool is collected: the three of a triplet and the one decoded
-# Peak memory of a step beyond the networks and the pool, bytes per pixel of the step's crops (batch x crop^2):
-# three passes kept for the backward pass. Measured as the growth of peak RSS (bench/bench_adapt.py).
-STEP_BYTES_PER_PIXEL = {"rife4": 12_000, "rife3hd": 16_000}
+# Peak memory of a step, bytes per pixel of the step's crops (batch x crop^2): three passes kept for the
+# backward pass. Measured as the growth of peak RSS from 2 x 128^2 to 4 x 256^2 crops (bench/bench_adapt.py
+# --memory): rife4 4.7 and 5.2 KB in two runs, rife3hd 9.7 KB.
+STEP_BYTES_PER_PIXEL = {"rife4": 6_000, "rife3hd": 11_000}
 
 
 class AdaptConfig(BaseModel):
