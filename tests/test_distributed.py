@@ -10,6 +10,8 @@ import pytest
 import torch
 from window_datasets import make_dataset, tiny_config
 
+pytestmark = pytest.mark.e2e
+
 
 def test_two_processes_train_like_one_process_with_twice_the_batch(cli, tmp_path):
     torchrun = shutil.which("torchrun")

@@ -38,7 +38,8 @@ from framegen.core.media import animation
 from framegen.core.stages import interpolate
 from framegen.core.training.checkpoint import load_checkpoint
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="watches processes through /proc")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="watches processes through /proc")]
 
 
 @pytest.fixture(scope="module")

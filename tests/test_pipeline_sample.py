@@ -9,10 +9,14 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from framegen.core.formats.dataset import open_split
 from framegen.core.formats.frames import FramesManifest
 from framegen.core.formats.shots import FilterManifest
 from framegen.core.manifest import read_manifest
+
+pytestmark = pytest.mark.e2e
 
 WORK = Path("framegen-work")
 

@@ -59,7 +59,7 @@ def run(
         "even drawings, which never sees the odd ones it is scored on (docs/adapt.md). \\[default: off]",
     ),
     adapt_steps: Optional[int] = typer.Option(
-        None, "--adapt-steps", help="Movie, --adapt: optimiser steps per shot. \\[default: 30]"
+        None, "--adapt-steps", help="Movie, --adapt: optimiser steps per shot. \\[default: 10]"
     ),
     detector: Optional[str] = typer.Option(
         None, "--detector", help="Movie: cut detector, content only, as in video mode. \\[default: content]"

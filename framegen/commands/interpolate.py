@@ -88,7 +88,7 @@ def run(
         "that shot from its own drawings, and is reset after it (docs/adapt.md). \\[default: off]",
     ),
     adapt_steps: Optional[int] = typer.Option(
-        None, "--adapt-steps", help="Movie, --adapt: optimiser steps per shot. \\[default: 30]"
+        None, "--adapt-steps", help="Movie, --adapt: optimiser steps per shot. \\[default: 10]"
     ),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --frames-dir folder."),

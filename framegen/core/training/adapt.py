@@ -38,7 +38,7 @@ from framegen.core.training.losses import RifeLoss, RifeLossConfig
 log = logging.getLogger(__name__)
 
 ADAPTABLE_ARCHS = ("rife4", "rife3hd")  # networks that make the midpoint t = 1/2 the cycle needs
-CHECK_SAMPLES = 8  # pool samples the stopping rule scores before and after
+CHECK_SAMPLES = 4  # pool samples the stopping rule scores before and after
 ADAPT_FRAMES = 4  # full frames held while a pool is collected: the three of a triplet and the one decoded
 # Peak memory of a step, bytes per pixel of the step's crops (batch x crop^2): three passes kept for the
 # backward pass. Measured as the growth of peak RSS from 2 x 128^2 to 4 x 256^2 crops (bench/bench_adapt.py
@@ -51,7 +51,7 @@ class AdaptConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    steps: int = Field(30, ge=1, le=10_000)  # optimiser steps per shot
+    steps: int = Field(10, ge=1, le=10_000)  # optimiser steps per shot
     lr: float = Field(1e-5, gt=0, le=1.0)  # AdamW, no weight decay
     batch: int = Field(4, ge=1, le=64)  # crops per step
     crop: int = Field(256, ge=32, le=2048)  # px, square; smaller where the frames are smaller
