@@ -1,0 +1,100 @@
+"""Runs that must end: resumes that skip more than an epoch holds, training state that changed under a
+run, untrusted weights, SIGTERM in every command, memory limits of a cgroup. Every test is bounded in time."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from window_datasets import make_dataset, tiny_config
+
+from framegen.core.training.checkpoint import load_checkpoint
+from framegen.core.training.validation import Validator
+
+FAST = ["--seed", "1", "--checkpoint-every", "100"]
+
+
+class TimedOut(Exception):
+    pass
+
+
+@contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail (TimedOut) instead of hanging: SIGALRM interrupts a loop that never ends."""
+
+    def expire(number, frame):
+        raise TimedOut(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    return tiny_config(tmp_path)
+
+
+def stopped_mid_epoch(cli, folder: Path, config: Path) -> Path:
+    """A run of batch 1 on 6 windows stopped after 4 steps (4 of its 6 batches)."""
+    dataset = make_dataset(folder / "ds", train=6)
+    assert cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "4", "--batch-size", "1",
+               *FAST)[0] == 0
+    return dataset
+
+
+@pytest.mark.parametrize("change", ["larger batch", "dataset shrank"])
+def test_a_resume_past_the_end_of_the_epoch_starts_the_next_epoch(cli, config, tmp_path, change):
+    dataset = stopped_mid_epoch(cli, tmp_path, config)
+    extra = ["--batch-size", "4"]
+    if change == "dataset shrank":  # rebuilt with 3 windows: batch 4 of 3 is past the end
+        shutil.rmtree(dataset)
+        make_dataset(dataset, train=3)
+        extra = []
+    with deadline(30):
+        code, _, err = cli("train", *extra, "-o", "run", "--resume", "--max-steps", "6")
+    assert code == 0, err
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["step"] == 6 and state["epoch"] >= 1
+
+
+@pytest.fixture
+def unhandled_sigterm():
+    """A SIGTERM that framegen does not handle fails the test (instead of killing pytest)."""
+
+    def unhandled(number, frame):
+        raise AssertionError("SIGTERM reached the default handler: the process would die with 143")
+
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_during_the_final_validation_stops_with_a_checkpoint_and_resumes(cli, config, tmp_path,
+                                                                                  monkeypatch, unhandled_sigterm):
+    dataset = make_dataset(tmp_path / "ds", train=6)
+    validate = Validator.validate
+
+    def sigterm_then_validate(self, generator):
+        signal.raise_signal(signal.SIGTERM)
+        return validate(self, generator)
+
+    monkeypatch.setattr(Validator, "validate", sigterm_then_validate)
+    with deadline(30):
+        code, out, err = cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "2",
+                             "--batch-size", "1", *FAST)
+    assert code == 130 and "Stopped." in err and "SIGTERM: stopped after step 2 of 2" in out
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 2
+    assert not (tmp_path / "run" / "manifest.json").exists()
+    monkeypatch.setattr(Validator, "validate", validate)
+    with deadline(30):
+        assert cli("train", "-o", "run", "--resume")[0] == 0
+    assert (tmp_path / "run" / "manifest.json").exists()
