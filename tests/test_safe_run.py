@@ -98,3 +98,34 @@ def test_sigterm_during_the_final_validation_stops_with_a_checkpoint_and_resumes
     with deadline(30):
         assert cli("train", "-o", "run", "--resume")[0] == 0
     assert (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_a_last_checkpoint_of_another_arch_is_refused(cli, config, tmp_path):
+    dataset = make_dataset(tmp_path / "ds", train=4, val=1)
+    assert cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "2", "--batch-size", "1",
+               "--checkpoint-every", "1", "--seed", "1")[0] == 0
+    (tmp_path / "quick.toml").write_text("sample_windows = 0\n")
+    assert cli("train", dataset, "-o", "other", "--arch", "rife4", "--crop", "64", "--max-steps", "1",
+               "--batch-size", "1", "--config", tmp_path / "quick.toml")[0] == 0
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    last.unlink()
+    shutil.copyfile(tmp_path / "other" / "checkpoints" / "last.pt", last)
+    with deadline(30):
+        code, _, err = cli("train", "-o", "run", "--resume", "--max-steps", "3")
+    assert code == 3 and "last.pt was replaced by another run's" in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_resume_on_another_dataset_warns_and_chooses_the_best_anew(cli, config, tmp_path):
+    dataset = make_dataset(tmp_path / "ds", train=4, val=1)
+    assert cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "2", "--batch-size", "1",
+               *FAST)[0] == 0
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["step"] == 2
+    other = make_dataset(tmp_path / "other", train=4, val=1, seed=5)
+    with deadline(30):
+        code, _, err = cli("train", other, "-o", "run", "--resume", "--max-steps", "3")
+    assert code == 0, err
+    assert "not the datasets this run trained on until step 2" in err and "chosen anew" in err
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["step"] == 3
+    code, _, err = cli("train", other, "-o", "run", "--resume", "--max-steps", "4")
+    assert code == 0 and "not the datasets" not in err

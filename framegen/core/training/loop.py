@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from framegen.core.errors import InputError, UsageError
-from framegen.core.manifest import Manifest, UpstreamRef, upstream_ref, write_manifest
+from framegen.core.manifest import Manifest, UpstreamRef, sha256_file, upstream_ref, write_manifest
 from framegen.core.media.convert import windows_to_float
 from framegen.core.models.export import ExportMetadata, export_model
 from framegen.core.signals import StopSignals
@@ -141,6 +141,7 @@ class Session:
     dist: Distributed
     amp: Any  # an autocast context, or a null one for fp32
     data: TrainingData
+    dataset_shas: list[str]  # the sha256 of each dataset's manifest: which data the checkpoints were trained on
     models: TrainingModels
     state: TrainState
     log: RunLog
@@ -200,7 +201,7 @@ def save_training(session: Session, validation: Validation | None) -> None:
         "arch": session.config.arch, "config": session.config.model_dump(mode="json"),
         **state.state_dict(), **session.models.state_dict(),
         **(validation.checkpoint_fields() if validation is not None else NO_VALIDATION),
-        "rng": rng_state(), "world_size": session.dist.world_size,
+        "rng": rng_state(), "world_size": session.dist.world_size, "datasets": session.dataset_shas,
     }
     session.saver.save(checkpoint, state.step, is_best)
     session.saved = (state.step, time.monotonic())
@@ -220,10 +221,12 @@ def resume_command(session: Session) -> str:
     return f"{launcher} train -o {shlex.quote(str(session.run))} --resume"
 
 
-def resume_training(run: Path, config: TrainConfig, models: TrainingModels, world_size: int) -> TrainState:
+def resume_training(run: Path, config: TrainConfig, models: TrainingModels, world_size: int,
+                    dataset_shas: list[str]) -> TrainState:
     """The resume phase: load what save_training wrote into `models` and the RNGs; the loop's state."""
     path = checkpoint_folder(run) / "last.pt"
     checkpoint = load_checkpoint(path, arch=config.arch)
+    check_same_arch(path, checkpoint["arch"])
     if checkpoint["config"]["model"] != config.model:
         raise InputError(f"{run}: the checkpoint's model config differs from the one asked for; "
                          "resume without changing [model]")
@@ -231,9 +234,37 @@ def resume_training(run: Path, config: TrainConfig, models: TrainingModels, worl
     state = TrainState()
     state.load_state_dict(checkpoint)
     state.batch_in_epoch = resumed_batch(checkpoint, config.batch_size * world_size)
+    if not same_datasets(checkpoint, dataset_shas, config.datasets):
+        state.best_psnr = -math.inf  # best.pt was measured on other held-out windows: no comparison with it
     restore_rng(checkpoint["rng"])
     log.info(f"Resuming {run} at step {state.step} (epoch {state.epoch + 1}, batch {state.batch_in_epoch})")
     return state
+
+
+def check_same_arch(last: Path, arch: str) -> None:
+    """Refuse a last.pt that is not of the run in its folder: the run's other checkpoints are of another arch."""
+    for other in [*sorted(last.parent.glob("step-*.pt")), last.parent / "best.pt"]:
+        if not other.exists() or other.samefile(last):
+            continue
+        try:
+            theirs = load_checkpoint(other, mmap=True)["arch"]
+        except InputError:
+            continue  # a damaged older checkpoint says nothing about this one
+        if theirs != arch:
+            raise InputError(f"{last}: a checkpoint of arch {arch!r}, but {other.name} of this run is of arch "
+                             f"{theirs!r}: last.pt was replaced by another run's; put this run's own back")
+
+
+def same_datasets(checkpoint: dict[str, Any], dataset_shas: list[str], datasets: list[str]) -> bool:
+    """Whether the run resumes on the datasets it trained on (their manifests unchanged); warns when not.
+    Checkpoints written before datasets were recorded are taken as the same."""
+    saved = checkpoint.get("datasets")
+    if saved is None or saved == dataset_shas:
+        return True
+    log.warning(f"{', '.join(datasets)}: not the datasets this run trained on until step {checkpoint['step']} "
+                "(their manifests changed): its best.pt was validated on other windows, so the best checkpoint "
+                "is chosen anew from this session's validations")
+    return False
 
 
 def resumed_batch(checkpoint: dict[str, Any], windows_per_step: int) -> int:
@@ -274,14 +305,15 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     amp = setup(config, dist.device)
     data = open_data(config, dist)
     models = TrainingModels(config, dist.device, data.frame_size)
-    state = resume_training(run, config, models, dist.world_size) if resume else TrainState()
+    dataset_shas = [sha256_file(path) for path in data.dataset_manifests]
+    state = resume_training(run, config, models, dist.world_size, dataset_shas) if resume else TrainState()
     check_run_memory(config, data, dist)  # after the refusals of models and resume, before the first step
     models.wrap_distributed(dist)
     total_steps = config.epochs * data.steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     saver = CheckpointSaver(checkpoint_folder(run), config.keep) if dist.is_main else None
-    session = Session(config, run, dist, amp, data, models, state, RunLog(run, dist.is_main),
+    session = Session(config, run, dist, amp, data, dataset_shas, models, state, RunLog(run, dist.is_main),
                       Validator(data.val_sets, dist.device, models.init_generator), saver, total_steps,
                       saved=(state.step, time.monotonic()) if resume else None)
     with StopSignals() as signals:  # from the first validation to the last
