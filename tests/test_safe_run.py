@@ -23,6 +23,7 @@ from framegen.core import scoring
 from framegen.core.errors import ExternalToolError, InputError
 from framegen.core.models.export import load_exported
 from framegen.core.models.rife import Rife4
+from framegen.core.resources import available_memory
 from framegen.core.stages import weights
 from framegen.core.training.checkpoint import load_checkpoint
 from framegen.core.training.validation import Validator
@@ -297,3 +298,47 @@ def test_synth_and_its_worker_processes_end_together(tmp_path, stop):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # what a failed test left running (its own session)
         process.wait()
+
+
+# ---------------------------------------------------------------------------------------------- memory
+
+GB = 10**9
+
+
+def fake_system(root: Path, cgroup: str, mountinfo: str, files: dict[str, str], available: int = 20 * GB) -> Path:
+    """A made-up /proc and /sys under `root`: MemAvailable, this process's cgroups, the mounts, cgroup files."""
+    for name, text in {"proc/meminfo": f"MemTotal: 99 kB\nMemAvailable: {available // 1024} kB\n",
+                       "proc/self/cgroup": cgroup, "proc/self/mountinfo": mountinfo, **files}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+V2_MOUNT = "41 31 0:38 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 rw\n"
+V1_MOUNT = "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+
+
+def test_available_memory_is_the_smaller_of_meminfo_and_the_cgroup_v2_limit(tmp_path):
+    box = "sys/fs/cgroup/box"
+    root = fake_system(tmp_path, "0::/box/job\n", V2_MOUNT, {
+        f"{box}/job/memory.max": "max\n", f"{box}/job/memory.current": f"{GB}\n",
+        f"{box}/memory.max": f"{3 * GB}\n", f"{box}/memory.current": f"{GB}\n"})  # the parent's limit binds
+    assert available_memory(root) == 2 * GB
+    (root / box / "memory.max").write_text("max\n")
+    assert available_memory(root) == 20 * GB
+
+
+def test_available_memory_reads_the_cgroup_v1_memory_controller(tmp_path):
+    folder = "sys/fs/cgroup/memory/docker/abc"
+    root = fake_system(tmp_path, "4:memory:/docker/abc\n1:cpu:/\n0::/\n", V1_MOUNT, {
+        f"{folder}/memory.limit_in_bytes": f"{3 * GB}\n", f"{folder}/memory.usage_in_bytes": f"{GB // 2}\n",
+        "sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",  # v1's "no limit"
+        "sys/fs/cgroup/memory/memory.usage_in_bytes": f"{5 * GB}\n"})
+    assert available_memory(root) == 3 * GB - GB // 2
+    # inside a container, the cgroup folder is the mount itself
+    inside = fake_system(tmp_path / "container", "4:memory:/docker/abc\n",
+                         "35 31 0:32 /docker/abc /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", {
+                             "sys/fs/cgroup/memory/memory.limit_in_bytes": f"{3 * GB}\n",
+                             "sys/fs/cgroup/memory/memory.usage_in_bytes": f"{GB}\n"})
+    assert available_memory(inside) == 2 * GB
+    assert available_memory(tmp_path / "nothing") is None
