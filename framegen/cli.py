@@ -150,9 +150,13 @@ def run_cli(argv: list[str] | None = None) -> int:
         return rv if isinstance(rv, int) else 0
     except typer.Exit as e:
         return e.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        console.stderr.print("Stopped.")
-        return EXIT_INTERRUPTED
+    except (typer.Abort, KeyboardInterrupt) as e:
+        if not isinstance(e.__cause__, EOFError):
+            console.stderr.print("Stopped.")
+            return EXIT_INTERRUPTED
+        if _debug:  # click turns an EOFError into Abort: a file that ended early, not a stop
+            raise e.__cause__
+        return internal_error(e.__cause__)
     except typer.TyperException as e:  # bad options or arguments: one line in framegen's words, exit 2
         if _debug:
             raise
@@ -172,7 +176,11 @@ def run_cli(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: one line, the traceback with --debug
         if _debug:
             raise
-        return _fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", 1)
+        return internal_error(e)
+
+
+def internal_error(error: BaseException) -> int:
+    return _fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", 1)
 
 
 def main() -> None:

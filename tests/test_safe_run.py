@@ -21,6 +21,7 @@ from window_datasets import make_dataset, tiny_config
 
 from framegen.core import scoring
 from framegen.core.errors import ExternalToolError, InputError
+from framegen.core.models import store
 from framegen.core.models.export import load_exported
 from framegen.core.models.rife import Rife4
 from framegen.core.resources import available_memory
@@ -342,3 +343,17 @@ def test_available_memory_reads_the_cgroup_v1_memory_controller(tmp_path):
                              "sys/fs/cgroup/memory/memory.usage_in_bytes": f"{GB}\n"})
     assert available_memory(inside) == 2 * GB
     assert available_memory(tmp_path / "nothing") is None
+
+
+def test_an_empty_dataset_array_is_a_bad_file_not_a_stop(cli, tmp_path, monkeypatch):
+    dataset = make_dataset(tmp_path / "ds", train=2, val=2)
+    (dataset / "val.npy").write_bytes(b"")
+    code, _, err = cli("evaluate", dataset, "-o", "out.json", "--engine", "blend")
+    assert code == 3 and "val.npy: unreadable dataset array" in err and one_line(err), err
+
+    def ends_early(*args):
+        raise EOFError("No data left in file")
+
+    monkeypatch.setattr(store, "list_installed", ends_early)  # any reader that lets an EOFError out
+    code, _, err = cli("weights", "list")
+    assert code == 1 and "internal error: EOFError: No data left in file" in err and "Stopped" not in err
