@@ -357,3 +357,24 @@ def test_an_empty_dataset_array_is_a_bad_file_not_a_stop(cli, tmp_path, monkeypa
     monkeypatch.setattr(store, "list_installed", ends_early)  # any reader that lets an EOFError out
     code, _, err = cli("weights", "list")
     assert code == 1 and "internal error: EOFError: No data left in file" in err and "Stopped" not in err
+
+
+def test_a_replace_killed_between_its_renames_leaves_the_name_installed(tmp_path, rife4_state, monkeypatch,
+                                                                        framegen_home):
+    first = weights.import_file(saved(tmp_path / "a.pkl", rife4_state), "w")
+    replace = os.replace
+
+    def killed_at_the_second_rename(source, target):
+        if Path(target) == first:  # the new weights' rename into place (the old ones are already aside)
+            raise KeyboardInterrupt  # as a kill at that moment
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", killed_at_the_second_rename)
+    other = saved(tmp_path / "b.pkl", {k: v + 0.01 for k, v in rife4_state.items()})
+    with pytest.raises(KeyboardInterrupt):
+        weights.import_file(other, "w", overwrite=True)
+    monkeypatch.setattr(os, "replace", replace)
+    assert not first.exists()
+    assert [w.name for w in store.list_installed()] == ["w"] and first.exists()
+    assert load_exported(first)[1].metadata.source["file"] == str(tmp_path / "a.pkl")
+    assert sorted(p.name for p in (framegen_home / "weights").iterdir()) == ["w"]

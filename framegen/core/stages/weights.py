@@ -41,7 +41,14 @@ from framegen.core.models.export import (
 )
 from framegen.core.models.registry import build_generator, resolve_generator_config
 from framegen.core.models.rife import published_state_dict
-from framegen.core.models.store import KNOWN_LAYOUTS, NAME_PATTERN, PUBLISHED, PublishedWeights, weights_home
+from framegen.core.models.store import (
+    KNOWN_LAYOUTS,
+    NAME_PATTERN,
+    PUBLISHED,
+    PublishedWeights,
+    restore_replaced,
+    weights_home,
+)
 
 # A RIFE checkpoint is 12-25 MB: a file many times that size is not one, and is not read into memory.
 IMPORT_LIMIT = 200 * 10**6
@@ -95,7 +102,7 @@ def install(name: str, arch: str, state: dict[str, torch.Tensor], source: dict[s
     export it to weights_home() / name, through a temporary folder beside it (renamed into place). Other
     weights already installed under `name` are replaced only with `overwrite`."""
     check_weight_values(state, label)
-    target = weights_home() / name
+    target = restore_replaced(weights_home(), name)
     check_replaceable(target, source["sha256"], overwrite)
     config = resolve_generator_config(arch, {})
     network = build_generator(arch, config)
@@ -108,7 +115,7 @@ def install(name: str, arch: str, state: dict[str, torch.Tensor], source: dict[s
         export_model(staging, arch, config, network.state_dict(), ExportMetadata(source=source, licence=licence))
         load_exported(staging)  # what `interpolate --checkpoint NAME` will do, before it is in place
         if target.exists():
-            previous = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=home))
+            previous = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=home))  # where restore_replaced looks
             os.replace(target, previous / name)
             os.replace(staging, target)
             shutil.rmtree(previous)
