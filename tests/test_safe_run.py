@@ -191,7 +191,7 @@ def test_installed_weights_that_are_not_finite_are_refused_when_loaded(cli, tmp_
     assert code == 3 and "model.safetensors: weights that are not finite" in err and one_line(err), err
 
 
-def test_import_refuses_empty_huge_and_damaged_files_before_reading_them(cli, tmp_path, rife4_state, monkeypatch):
+def test_import_refuses_empty_huge_and_damaged_files_before_reading_them(cli, tmp_path, rife4_state):
     (tmp_path / "empty.pkl").touch()
     code, _, err = cli("weights", "import", tmp_path / "empty.pkl", "--as", "x")
     assert code == 3 and "empty file" in err and one_line(err), err
