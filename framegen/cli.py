@@ -24,6 +24,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from framegen import __version__
 from framegen.core.errors import EXIT_FILESYSTEM, EXIT_INTERRUPTED, FramegenError, validation_message
+from framegen.core.signals import sigterm_as_interrupt
 
 try:
     # pydantic and rich: a fraction of a second, still long enough for a Ctrl-C. torch and OpenCV load
@@ -142,15 +143,20 @@ def param_name(param) -> str:
 def run_cli(argv: list[str] | None = None) -> int:
     """Run framegen with `argv`; return the exit code (0 ok, 1 internal, 2 usage, 3 input, 4 tool, 130)."""
     try:
-        rv = app(args=argv, standalone_mode=False, prog_name="framegen")
+        with sigterm_as_interrupt():  # every command stops on SIGTERM as on Ctrl-C
+            rv = app(args=argv, standalone_mode=False, prog_name="framegen")
         if rv == EXIT_INTERRUPTED:  # Typer turns a Ctrl-C inside a command into exit code 130
             console.stderr.print("Stopped.")
         return rv if isinstance(rv, int) else 0
     except typer.Exit as e:
         return e.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        console.stderr.print("Stopped.")
-        return EXIT_INTERRUPTED
+    except (typer.Abort, KeyboardInterrupt) as e:
+        if not isinstance(e.__cause__, EOFError):
+            console.stderr.print("Stopped.")
+            return EXIT_INTERRUPTED
+        if _debug:  # click turns an EOFError into Abort: a file that ended early, not a stop
+            raise e.__cause__
+        return internal_error(e.__cause__)
     except typer.TyperException as e:  # bad options or arguments: one line in framegen's words, exit 2
         if _debug:
             raise
@@ -170,7 +176,11 @@ def run_cli(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: one line, the traceback with --debug
         if _debug:
             raise
-        return _fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", 1)
+        return internal_error(e)
+
+
+def internal_error(error: BaseException) -> int:
+    return _fail(f"internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", 1)
 
 
 def main() -> None:

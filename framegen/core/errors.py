@@ -55,6 +55,13 @@ def first_validation_error(error) -> tuple[str, str]:
     return ".".join(str(p) for p in first["loc"]), validation_message(first)
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none (an EOFError of an
+    empty file)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 class FramegenError(Exception):
     """Base class of every error framegen reports to the user as one line."""
 

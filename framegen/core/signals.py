@@ -2,7 +2,7 @@
 are back, and only the main thread sets them (it is the one that receives signals).
 
 - `with sigterm_as_interrupt():` a SIGTERM raises KeyboardInterrupt, so the same cleanup runs as after
-  Ctrl-C (temporary files removed, child processes killed): interpolate, export-gif.
+  Ctrl-C (temporary files removed, child processes killed): cli.run_cli holds it around every command.
 - `with StopSignals() as signals:` Ctrl-C and SIGTERM only ask a loop to stop (`signals.requested`): train
   finishes its step and checkpoints it first. A second Ctrl-C stops at once (KeyboardInterrupt), for a
   step that takes minutes.

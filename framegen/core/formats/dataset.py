@@ -24,7 +24,7 @@ import numpy as np
 from numpy.lib.format import open_memmap
 from pydantic import BaseModel, ConfigDict
 
-from framegen.core.errors import InputError
+from framegen.core.errors import InputError, first_line
 from framegen.core.manifest import (
     Manifest,
     read_manifest,
@@ -181,8 +181,8 @@ def open_split(folder: Path, split: str) -> tuple[DatasetManifest, np.ndarray]:
     path = resolve_inside(folder, info.file)
     try:
         array = np.load(path, mmap_mode="r")
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: unreadable dataset array ({e})") from None
+    except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
+        raise InputError(f"{path}: unreadable dataset array ({first_line(e)})") from None
     expected = (len(info.windows), manifest.window_length, manifest.height, manifest.width, 3)
     if array.shape != expected or array.dtype != np.uint8:
         raise InputError(f"{path}: array is {array.shape} {array.dtype}, manifest says {expected} uint8")

@@ -23,7 +23,7 @@ Limits, checked before any work (`check_animation`, a UsageError naming the limi
 APNG 65,535 plays (ffmpeg's limit); MP4 (libx264) 16,384 px a side. Anything above fails inside ffmpeg.
 
 Interruptions: the temporary file is locked (flock) while it is written. SIGTERM inside
-`signals.sigterm_as_interrupt` (the interpolate and export-gif commands) stops like Ctrl-C, and the
+`signals.sigterm_as_interrupt` (held around every command) stops like Ctrl-C, and the
 temporary file is removed; a process killed outright (SIGKILL, power) leaves it, and the next write of the
 same animation removes every such temporary file that no running framegen holds (`remove_stale_temporaries`).
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 
 from framegen import __version__
-from framegen.core.errors import FramegenError, InputError, first_validation_error
+from framegen.core.errors import FramegenError, InputError, first_line, first_validation_error
 from framegen.core.manifest import atomic_write_bytes, check_schema
 from framegen.core.models.registry import build_generator, check_generator_size
 
@@ -26,6 +26,9 @@ EXPORT_SCHEMA = "framegen/model"
 
 
 EXPORT_SCHEMA_VERSION = 1
+
+# No trained interpolation network has a weight anywhere near this; one that does draws garbage frames.
+WEIGHT_LIMIT = 1e6
 
 
 class HeldOutWindows(BaseModel):
@@ -78,14 +81,26 @@ def export_model(folder: Path, arch: str, config: dict, weights: dict[str, torch
     Weights that are not finite are refused (exit 3)."""
     folder = Path(folder)
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}
-    broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
-    if broken:  # a diverged run: such weights draw black frames
-        raise InputError(f"{folder}: refusing to export weights that are not finite ({', '.join(broken[:3])})")
+    check_weight_values(tensors, f"{folder}: refusing to export")  # a diverged run
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "model.safetensors", safetensors.torch.save(tensors))
     info = ExportedModelInfo(arch=arch, config=config, metadata=metadata)
     atomic_write_bytes(folder / "model.json", info.model_dump_json(by_alias=True, indent=2).encode() + b"\n")
     return folder / "model.json"
+
+
+def check_weight_values(tensors: dict[str, torch.Tensor], label: str) -> None:
+    """Refuse weights that are NaN, infinite or absurdly large (exit 3, `label` first): they draw black or
+    garbage frames."""
+    floats = {name: tensor for name, tensor in tensors.items() if tensor.is_floating_point() and tensor.numel()}
+    broken = [name for name, tensor in floats.items() if not tensor.isfinite().all()]
+    if broken:
+        raise InputError(f"{label}: weights that are not finite ({', '.join(broken[:3])})")
+    for name, tensor in floats.items():
+        largest = float(tensor.abs().max())
+        if largest > WEIGHT_LIMIT:
+            raise InputError(f"{label}: absurdly large weights ({name} reaches {largest:.3g}; trained networks "
+                             f"stay far below {WEIGHT_LIMIT:.0e})")
 
 
 def _export_paths(path: Path) -> tuple[Path, Path]:
@@ -129,10 +144,11 @@ def load_exported(path: Path) -> tuple[torch.nn.Module, ExportedModelInfo]:
         weights = safetensors.torch.load_file(weights_path, device="cpu")
     except (SafetensorError, OSError) as e:
         raise InputError(f"{weights_path}: truncated or corrupt weights ({e})") from None
+    check_weight_values(weights, str(weights_path))
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as e:
-        detail = str(e).splitlines()[0]
+        detail = first_line(e)
         raise InputError(f"{weights_path}: weights do not match arch {info.arch!r} ({detail})") from None
     return model.eval(), info
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from framegen.core.config import validate_section
-from framegen.core.errors import UsageError
+from framegen.core.errors import UsageError, first_line
 from framegen.core.models.discriminator import DiscriminatorConfig, PatchDiscriminator
 from framegen.core.models.mipal import MipalConfig, MipalGenerator
 from framegen.core.models.rife import Rife3HD, Rife3HDConfig, Rife4, RifeConfig
@@ -70,7 +70,7 @@ def check_generator_size(arch: str, config: dict) -> None:
         with torch.device("meta"):
             parameters = sum(p.numel() for p in spec.generator(settings).parameters())
     except (RuntimeError, ValueError, OverflowError) as e:  # sizes too large even to describe
-        raise UsageError(f"{arch} model sizes cannot be built ({str(e).splitlines()[0]})") from None
+        raise UsageError(f"{arch} model sizes cannot be built ({first_line(e)})") from None
     if parameters > MAX_GENERATOR_PARAMETERS:
         raise UsageError(f"{arch} model of {parameters:,} parameters is above framegen's limit of "
                          f"{MAX_GENERATOR_PARAMETERS:,}")

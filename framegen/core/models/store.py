@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,22 @@ def installed_weights(name: str) -> Path | None:
     """The export folder of installed weights NAME, or None when none is installed under that name."""
     if not NAME_PATTERN.fullmatch(name):
         return None
-    folder = weights_home() / name
+    folder = restore_replaced(weights_home(), name)
     return folder if (folder / "model.json").is_file() and (folder / "model.safetensors").is_file() else None
+
+
+def restore_replaced(home: Path, name: str) -> Path:
+    """home / name, put back from where a replace moved it aside (`.NAME.old.*/NAME`) when a kill stopped
+    the replace between its two renames: the name never stays missing."""
+    folder = home / name
+    if folder.exists():
+        return folder
+    for aside in sorted(home.glob(f".{name}.old.*")):
+        if (aside / name).is_dir():
+            os.replace(aside / name, folder)
+            shutil.rmtree(aside, ignore_errors=True)
+            break
+    return folder
 
 
 def resolve_export(checkpoint: str | Path) -> Path:
@@ -75,6 +90,8 @@ def resolve_export(checkpoint: str | Path) -> Path:
 def list_installed() -> list[InstalledWeights]:
     home = weights_home()
     found = []
+    for aside in sorted(home.glob(".*.old.*")) if home.is_dir() else []:
+        restore_replaced(home, aside.name[1:].rsplit(".old.", 1)[0])
     for folder in sorted(home.iterdir()) if home.is_dir() else []:
         if folder.name.startswith(".") or not folder.is_dir():
             continue  # a temporary folder of an install in progress or killed

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from framegen import __version__
-from framegen.core.errors import InputError
+from framegen.core.errors import InputError, first_line
 from framegen.core.manifest import atomic_output
 
 CHECKPOINT_FORMAT = "framegen/checkpoint"
@@ -111,7 +111,7 @@ def load_checkpoint(path: Path, arch: str | None = None, mmap: bool = False) -> 
         raise InputError(f"{path}: not a framegen checkpoint (it holds objects other than tensors and "
                          "plain values; refusing to unpickle it)") from None
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-        raise InputError(f"{path}: truncated or corrupt checkpoint ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: truncated or corrupt checkpoint ({first_line(e)})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path}: not a framegen checkpoint")
     if state.get("format_version") != CHECKPOINT_VERSION:

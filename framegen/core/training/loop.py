@@ -9,8 +9,9 @@
     loop     train_step in pix2pix order on the frames training_pairs picks; checkpoints   training_loop
              every `checkpoint_every` steps and `checkpoint_minutes`; validation at each
              epoch's end (and every `validate_every` steps; at step 0 too when starting from
-             `init` weights: they are a candidate for `best`); Ctrl-C / SIGTERM: a checkpoint
-             of the step, then exit 130 (signals); a non-finite loss: exit 3 (training_guard)
+             `init` weights: they are a candidate for `best`); Ctrl-C / SIGTERM (from the first
+             validation to the last): a checkpoint of the step, then exit 130 (signals); a
+             non-finite loss: exit 3 (training_guard)
     finish   final validation, export (RUN/export/), run manifest (RUN/manifest.json)    finish
 
 A run folder:
@@ -24,7 +25,9 @@ A run folder:
 
 Resume is exact (with the same number of processes and batch size): the order of windows and each
 window's augmentation are pure functions of (seed, epoch, position), and every state that changes during
-training is in the checkpoint: `save_training` writes it, `resume_training` reads it back.
+training is in the checkpoint: `save_training` writes it, `resume_training` reads it back. With another
+batch size or number of processes it resumes at the first batch not yet seen; when the epoch has nothing
+left (a larger batch, a dataset that shrank) the next epoch starts.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import numpy as np
 import torch
 
 from framegen.core.errors import InputError, UsageError
-from framegen.core.manifest import Manifest, UpstreamRef, upstream_ref, write_manifest
+from framegen.core.manifest import Manifest, UpstreamRef, sha256_file, upstream_ref, write_manifest
 from framegen.core.media.convert import windows_to_float
 from framegen.core.models.export import ExportMetadata, export_model
 from framegen.core.signals import StopSignals
@@ -138,6 +141,7 @@ class Session:
     dist: Distributed
     amp: Any  # an autocast context, or a null one for fp32
     data: TrainingData
+    dataset_shas: list[str]  # the sha256 of each dataset's manifest: which data the checkpoints were trained on
     models: TrainingModels
     state: TrainState
     log: RunLog
@@ -197,7 +201,7 @@ def save_training(session: Session, validation: Validation | None) -> None:
         "arch": session.config.arch, "config": session.config.model_dump(mode="json"),
         **state.state_dict(), **session.models.state_dict(),
         **(validation.checkpoint_fields() if validation is not None else NO_VALIDATION),
-        "rng": rng_state(), "world_size": session.dist.world_size,
+        "rng": rng_state(), "world_size": session.dist.world_size, "datasets": session.dataset_shas,
     }
     session.saver.save(checkpoint, state.step, is_best)
     session.saved = (state.step, time.monotonic())
@@ -217,19 +221,61 @@ def resume_command(session: Session) -> str:
     return f"{launcher} train -o {shlex.quote(str(session.run))} --resume"
 
 
-def resume_training(run: Path, config: TrainConfig, models: TrainingModels) -> TrainState:
+def resume_training(run: Path, config: TrainConfig, models: TrainingModels, world_size: int,
+                    dataset_shas: list[str]) -> TrainState:
     """The resume phase: load what save_training wrote into `models` and the RNGs; the loop's state."""
     path = checkpoint_folder(run) / "last.pt"
     checkpoint = load_checkpoint(path, arch=config.arch)
+    check_same_arch(path, checkpoint["arch"])
     if checkpoint["config"]["model"] != config.model:
         raise InputError(f"{run}: the checkpoint's model config differs from the one asked for; "
                          "resume without changing [model]")
     models.load_state_dict(checkpoint, path)
     state = TrainState()
     state.load_state_dict(checkpoint)
+    state.batch_in_epoch = resumed_batch(checkpoint, config.batch_size * world_size)
+    if not same_datasets(checkpoint, dataset_shas, config.datasets):
+        state.best_psnr = -math.inf  # best.pt was measured on other held-out windows: no comparison with it
     restore_rng(checkpoint["rng"])
     log.info(f"Resuming {run} at step {state.step} (epoch {state.epoch + 1}, batch {state.batch_in_epoch})")
     return state
+
+
+def check_same_arch(last: Path, arch: str) -> None:
+    """Refuse a last.pt that is not of the run in its folder: the run's other checkpoints are of another arch."""
+    for other in [*sorted(last.parent.glob("step-*.pt")), last.parent / "best.pt"]:
+        if not other.exists() or other.samefile(last):
+            continue
+        try:
+            theirs = load_checkpoint(other, mmap=True)["arch"]
+        except InputError:
+            continue  # a damaged older checkpoint says nothing about this one
+        if theirs != arch:
+            raise InputError(f"{last}: a checkpoint of arch {arch!r}, but {other.name} of this run is of arch "
+                             f"{theirs!r}: last.pt was replaced by another run's; put this run's own back")
+
+
+def same_datasets(checkpoint: dict[str, Any], dataset_shas: list[str], datasets: list[str]) -> bool:
+    """Whether the run resumes on the datasets it trained on (their manifests unchanged); warns when not.
+    Checkpoints written before datasets were recorded are taken as the same."""
+    saved = checkpoint.get("datasets")
+    if saved is None or saved == dataset_shas:
+        return True
+    log.warning(f"{', '.join(datasets)}: not the datasets this run trained on until step {checkpoint['step']} "
+                "(their manifests changed): its best.pt was validated on other windows, so the best checkpoint "
+                "is chosen anew from this session's validations")
+    return False
+
+
+def resumed_batch(checkpoint: dict[str, Any], windows_per_step: int) -> int:
+    """The batch of the epoch to resume at: the checkpoint's, or with another batch size or number of
+    processes the first batch of windows not all seen yet (the resume is then not exact)."""
+    saved_per_step = checkpoint["config"]["batch_size"] * checkpoint["world_size"]
+    if saved_per_step == windows_per_step:
+        return checkpoint["batch_in_epoch"]
+    log.warning(f"resuming with {windows_per_step} windows a step instead of {saved_per_step}: "
+                "the rest of the epoch is not the exact order an uninterrupted run would see")
+    return checkpoint["batch_in_epoch"] * saved_per_step // windows_per_step
 
 
 # ---------------------------------------------------------------------------------------------- phases
@@ -259,18 +305,20 @@ def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> T
     amp = setup(config, dist.device)
     data = open_data(config, dist)
     models = TrainingModels(config, dist.device, data.frame_size)
-    state = resume_training(run, config, models) if resume else TrainState()
+    dataset_shas = [sha256_file(path) for path in data.dataset_manifests]
+    state = resume_training(run, config, models, dist.world_size, dataset_shas) if resume else TrainState()
     check_run_memory(config, data, dist)  # after the refusals of models and resume, before the first step
     models.wrap_distributed(dist)
     total_steps = config.epochs * data.steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     saver = CheckpointSaver(checkpoint_folder(run), config.keep) if dist.is_main else None
-    session = Session(config, run, dist, amp, data, models, state, RunLog(run, dist.is_main),
+    session = Session(config, run, dist, amp, data, dataset_shas, models, state, RunLog(run, dist.is_main),
                       Validator(data.val_sets, dist.device, models.init_generator), saver, total_steps,
                       saved=(state.step, time.monotonic()) if resume else None)
-    training_loop(session)
-    return finish(session)
+    with StopSignals() as signals:  # from the first validation to the last
+        training_loop(session, signals)
+        return finish(session, signals)
 
 
 def setup(config: TrainConfig, device: torch.device):
@@ -284,9 +332,9 @@ def setup(config: TrainConfig, device: torch.device):
     return amp
 
 
-def training_loop(session: Session) -> None:
+def training_loop(session: Session, signals: StopSignals) -> None:
     """Steps until total_steps (or --max-minutes); checkpoints and validations on the way. A Ctrl-C or SIGTERM
-    ends it after the step in progress, with a checkpoint of that step (exit 130)."""
+    ends it after the step or validation in progress, with a checkpoint of that step (exit 130)."""
     config, data, state, dist = session.config, session.data, session.state, session.dist
     log.info(f"Training {config.arch} on {data.train_windows} windows, {dist.device}, {config.precision}")
     log.info(f"{data.steps_per_epoch} steps/epoch of {config.batch_size} x {dist.world_size} process(es); "
@@ -296,20 +344,37 @@ def training_loop(session: Session) -> None:
     started = time.perf_counter()  # for max_minutes: this session's wall time, validation included
     progress = state.step / session.total_steps  # of the run, for the learning-rate schedule
     display = TrainingProgress(session.log, data.steps_per_epoch, state.step, config.max_minutes)
-    with StopSignals() as signals, display:
+    with display:
         while state.step < session.total_steps:
-            data.sampler.set_epoch(state.epoch, skip=state.batch_in_epoch * config.batch_size)
+            stop_if_asked(session, signals)
+            start_epoch(session)
             tick = time.perf_counter()
             for window in data.loader:  # uint8 (B, T, 3, H, W)
                 epoch_done = training_step(session, window, progress, tick)
                 display.update(state.step, state.epoch, session.total_steps)
                 validate_or_checkpoint(session, epoch_done)
-                if any_process(dist, signals.requested is not None):
-                    stop_with_checkpoint(session, signals.requested)
+                stop_if_asked(session, signals)
                 progress = run_progress(session, started)
                 if state.step >= session.total_steps:
                     break
                 tick = time.perf_counter()
+
+
+def start_epoch(session: Session) -> None:
+    """Point the sampler at what is left of the current epoch. Nothing left (a resume after the dataset
+    shrank or with a larger batch): that epoch is over and the next one starts, so the loader is never empty."""
+    state, data = session.state, session.data
+    if state.batch_in_epoch >= data.steps_per_epoch:
+        log.info(f"epoch {state.epoch + 1} has no batch left after batch {state.batch_in_epoch}: "
+                 f"starting epoch {state.epoch + 2}")
+        state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+    data.sampler.set_epoch(state.epoch, skip=state.batch_in_epoch * session.config.batch_size)
+
+
+def stop_if_asked(session: Session, signals: StopSignals) -> None:
+    """A Ctrl-C or SIGTERM on any process: the checkpoint and the stop (on every process at the same point)."""
+    if any_process(session.dist, signals.requested is not None):
+        stop_with_checkpoint(session, signals.requested)
 
 
 def training_step(session: Session, window: torch.Tensor, progress: float, tick: float) -> bool:
@@ -388,11 +453,12 @@ def validate_and_save(session: Session) -> None:
     barrier(session.dist)
 
 
-def finish(session: Session) -> TrainResult:
+def finish(session: Session, signals: StopSignals) -> TrainResult:
     """Last validation, export of the best checkpoint, run manifest (last: it marks the run complete)."""
     state, run, dist = session.state, session.run, session.dist
     if session.validated_at != state.step:
         validate_and_save(session)
+    stop_if_asked(session, signals)
     session.log.close()
     rate = session.log.windows_per_second()
     if not dist.is_main:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from framegen.core.errors import InputError, UsageError
+from framegen.core.errors import InputError, UsageError, first_line
 from framegen.core.resources import available_memory
 from framegen.core.training.config import TrainConfig
 from framegen.core.training.data import TrainingData
@@ -84,7 +84,7 @@ def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_len
             return None
         # a shape the model cannot take (found on meta: no memory, no time)
         raise UsageError(f"{frame_size[1]}x{frame_size[0]} training frames are too small for this model "
-                         f"({str(e).splitlines()[0]}): use a larger --crop or smaller model settings") from None
+                         f"({first_line(e)}): use a larger --crop or smaller model settings") from None
     generator = sum(p.numel() for p in models.generator.parameters())
     discriminator = sum(p.numel() for p in models.discriminator.parameters()) if models.discriminator else 0
     copies = 4 + (config.ema > 0) + (config.init is not None)  # weights, gradients, 2 moments, EMA, start

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from framegen.core.errors import InputError, UsageError
+from framegen.core.errors import InputError, UsageError, first_line
 from framegen.core.models.export import load_exported
 from framegen.core.models.registry import build_discriminator, build_generator
 from framegen.core.models.store import resolve_export
@@ -130,7 +130,7 @@ def load_init(config: TrainConfig, generator: torch.nn.Module) -> torch.nn.Modul
         generator.load_state_dict(start.state_dict(), strict=True)
     except RuntimeError as e:
         raise InputError(f"--init {config.init}: weights do not fit the {config.arch} model config "
-                         f"({str(e).splitlines()[0]})") from None
+                         f"({first_line(e)})") from None
     return start.requires_grad_(False)
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import select
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ from framegen.core.workspace import stage_output
 
 CHUNK = 4  # windows per task sent to a worker process
 WORKER_START_SECONDS = 120  # a worker process that is not up by then has failed to start
+STOPS = {signal.SIGINT, signal.SIGTERM}  # what stops framegen (core/signals.py)
 
 
 def split_row(index: int, n_val: int) -> tuple[str, int]:
@@ -54,15 +57,39 @@ _worker: _Worker | None = None
 
 
 def _init_worker(config: SynthConfig, textures: list[np.ndarray], files: dict[str, str], n_val: int,
-                 started, all_started) -> None:
+                 started, all_started, main_pid: int) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches every process: the main one stops the pool
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # the pool ends a broken worker with it
+    _end_with(main_pid)
     cv2.setNumThreads(1)  # one core per worker process
     _worker = _Worker(config, textures, {split: open_memmap(file, mode="r") for split, file in files.items()},
                       {split: open(file, "r+b") for split, file in files.items()}, n_val)
     started.release()
     all_started.acquire()  # the pool starts a new process for a task only while none is idle: no worker may
     # finish a task before the first tasks have started them all
+
+
+def _end_with(main_pid: int) -> None:
+    """Where the system can watch a process (Linux: pidfd), end this worker as soon as the main process ends,
+    even killed outright (SIGKILL). Without it, such a worker waits for tasks forever, and with it the
+    forkserver and the resource tracker (which end when the last worker does), all holding the caller's
+    stdout and stderr open: a script reading them to their end would hang."""
+    if not hasattr(os, "pidfd_open"):
+        return
+    try:
+        main = os.pidfd_open(main_pid)
+    except ProcessLookupError:
+        os._exit(1)  # it has already ended
+    except OSError:
+        return  # a kernel without pidfd
+
+    def watch() -> None:
+        select.select([main], [], [])  # readable once the process has ended
+        os._exit(1)
+
+    threading.Thread(target=watch, name="framegen-main-watch", daemon=True).start()
 
 
 def _render_chunk(indices: range) -> None:
@@ -88,22 +115,25 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
 
 @contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """Hold back Ctrl-C while the forkserver and the workers start. They inherit the blocked signal, so a
-    Ctrl-C, which reaches every process of the terminal's group, never lands in their seconds of imports
-    (a KeyboardInterrupt traceback each). This process gets it as soon as the pool is up: blocking covers
-    only this thread, and the kernel may hand the signal to another one (OpenCV's, torch's), so Python's
-    handler is replaced too, by one that only remembers it."""
+def _stops_held() -> Iterator[None]:
+    """Hold back Ctrl-C and SIGTERM while the forkserver and the workers start: a KeyboardInterrupt in the
+    middle of starting them would leave workers waiting for `all_started`, and the pool's shutdown waiting
+    for them, forever. The forkserver and workers inherit the blocked signals, so a Ctrl-C, which reaches
+    every process of the terminal's group, never lands in their seconds of imports (a KeyboardInterrupt
+    traceback each); a worker takes SIGTERM back (`_init_worker`). This process gets the stop as soon as
+    the pool is up: blocking covers only this thread, and the kernel may hand the signal to another one
+    (OpenCV's, torch's), so Python's handlers are replaced too, by ones that only remember it."""
     interrupted = []
-    handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    handlers = {number: signal.signal(number, lambda *_: interrupted.append(True)) for number in STOPS}
     blocked = hasattr(signal, "pthread_sigmask")  # not on Windows
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if blocked else None
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS) if blocked else None
     try:
         yield
     finally:
         if blocked:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        signal.signal(signal.SIGINT, handler)
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
     if interrupted:
         raise KeyboardInterrupt
 
@@ -126,14 +156,14 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
         return
     files = {split: array.filename for split, array in writer.arrays.items() if len(array)}
     chunks = [range(i, min(i + CHUNK, config.windows)) for i in range(0, config.windows, CHUNK)]
-    resource_tracker.ensure_running()  # the pool would start it, which unblocks SIGINT: start it first
+    resource_tracker.ensure_running()  # the pool would start it, which unblocks the signals: start it first
     context = _worker_context()
     # Semaphores, not an Event: a process killed while waiting on a multiprocessing.Event would hang set()
     started, all_started = context.Semaphore(0), context.Semaphore(0)
     # A ProcessPoolExecutor, not a multiprocessing.Pool: a worker that dies (killed for memory, say) fails
     # the pool instead of leaving this process waiting forever for its tasks.
     executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(config, textures, files, n_val, started, all_started))
+                                   initargs=(config, textures, files, n_val, started, all_started, os.getpid()))
     pending = deque()
 
     def submit(chunk: range) -> None:
@@ -147,7 +177,7 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
 
     try:
         with executor:
-            with _sigint_blocked():  # until every worker is up: one still unpickling its start-up data when
+            with _stops_held():  # until every worker is up: one still unpickling its start-up data when
                 # this process stops would find the pool's semaphores gone and print a traceback
                 for chunk in chunks[: 2 * workers]:  # workers start with the first tasks
                     submit(chunk)
