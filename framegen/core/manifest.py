@@ -13,6 +13,7 @@ subclass of `Manifest` with its `SCHEMA` and `SCHEMA_VERSION`.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ import secrets
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, TypeVar
+from typing import IO, Any, ClassVar, Iterator, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -100,6 +101,35 @@ def atomic_output(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def open_no_link(path: Path, mode: str) -> IO:
+    """open(path, mode) ("a", "w" or "r+b") that never follows a symbolic link at `path`: a link planted
+    where framegen writes would make it write into any file the user can write. A link is an InputError."""
+    flags = {"a": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+             "r+b": os.O_RDWR}[mode]
+    try:
+        descriptor = os.open(path, flags | os.O_NOFOLLOW, 0o666)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            refuse_link(path)
+        raise
+    return os.fdopen(descriptor, mode, **({} if "b" in mode else {"newline": ""}))
+
+
+def refuse_link(path: Path) -> None:
+    """InputError if `path` is a symbolic link: framegen writes only files and folders it made itself."""
+    if Path(path).is_symlink():
+        raise InputError(f"{path}: is a symbolic link, which framegen did not make; it never writes through "
+                         "a link: remove the link, or choose another output folder")
+
+
+def make_folder(path: Path) -> Path:
+    """mkdir -p `path`, refusing a symbolic link in its place (see `refuse_link`)."""
+    path = Path(path)
+    refuse_link(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

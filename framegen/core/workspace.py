@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from framegen.core.errors import InputError, UsageError
-from framegen.core.manifest import atomic_write_bytes, reported_as
+from framegen.core.manifest import atomic_write_bytes, open_no_link, refuse_link, reported_as
 
 LOCK_NAME = ".framegen.lock"
 PARTIAL_NAME = ".framegen-partial"
@@ -71,7 +71,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
         raise UsageError(f"{folder}: output path is a file, expected a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        lock_file = open(folder / LOCK_NAME, "a")
+        lock_file = open_no_link(folder / LOCK_NAME, "a")
     except OSError as e:
         raise InputError(f"{folder}: cannot write the output folder ({e.strerror})") from None
     with lock_file:
@@ -99,7 +99,7 @@ def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False
     created = not folder.exists()
     with folder_lock(folder):
         marker = folder / PARTIAL_NAME
-        unfinished = marker.exists() and marker.read_text().strip() == stage
+        unfinished = bookkeeping_text(marker).strip() == stage
         existing = [p for p in folder.iterdir() if p.name not in BOOKKEEPING]
         ours = {p.name for p in existing} if unfinished else written_by(folder, stage)
         foreign = sorted(p.name for p in existing if p.name not in ours)
@@ -110,7 +110,7 @@ def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False
         if existing and not (overwrite or unfinished or resume):
             raise UsageError(f"{folder}: output folder is not empty (use --overwrite to replace it)")
         with reported_as(folder):  # a full disk names the folder, not the hidden marker
-            marker.write_text(stage + "\n")
+            atomic_write_bytes(marker, (stage + "\n").encode())
         (folder / WRITTEN_NAME).unlink(missing_ok=True)
         for path in [] if resume else existing:
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
@@ -135,12 +135,24 @@ def check_apart_from_inputs(folder: Path, inputs: Iterable[Path]) -> None:
                              "choose an output folder apart from the inputs")
 
 
+def bookkeeping_text(path: Path) -> str:
+    """The text of one of framegen's own files in a folder ("" when absent or unreadable); a link or a
+    non-file (a FIFO would block the read) planted under its name is refused."""
+    refuse_link(path)
+    if not path.exists():
+        return ""
+    if not path.is_file():
+        raise UsageError(f"{path}: is not a file, so framegen did not write it; remove it, or choose another "
+                         "output folder")
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def written_by(folder: Path, stage: str) -> set[str]:
     """Names in `folder` that a finished run of `stage` (and stages adding to its folder) recorded writing."""
-    try:
-        lines = (Path(folder) / WRITTEN_NAME).read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return set()
+    lines = bookkeeping_text(Path(folder) / WRITTEN_NAME).splitlines()
     return set(lines[1:]) if lines and lines[0] == stage else set()
 
 

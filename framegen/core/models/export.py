@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 
 from framegen import __version__
 from framegen.core.errors import FramegenError, InputError, first_validation_error
-from framegen.core.manifest import atomic_write_bytes, check_schema
+from framegen.core.manifest import atomic_write_bytes, check_schema, make_folder
 from framegen.core.models.registry import build_generator, check_generator_size
 
 EXPORT_SCHEMA = "framegen/model"
@@ -81,7 +81,7 @@ def export_model(folder: Path, arch: str, config: dict, weights: dict[str, torch
     broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
     if broken:  # a diverged run: such weights draw black frames
         raise InputError(f"{folder}: refusing to export weights that are not finite ({', '.join(broken[:3])})")
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     atomic_write_bytes(folder / "model.safetensors", safetensors.torch.save(tensors))
     info = ExportedModelInfo(arch=arch, config=config, metadata=metadata)
     atomic_write_bytes(folder / "model.json", info.model_dump_json(by_alias=True, indent=2).encode() + b"\n")

@@ -29,7 +29,7 @@ import torch
 
 from framegen import __version__
 from framegen.core.errors import InputError
-from framegen.core.manifest import atomic_output
+from framegen.core.manifest import atomic_output, make_folder
 
 CHECKPOINT_FORMAT = "framegen/checkpoint"
 CHECKPOINT_VERSION = 1
@@ -139,7 +139,7 @@ class CheckpointSaver:
     def __init__(self, folder: Path, keep: int):
         self.folder = Path(folder)
         self.keep = keep
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder)
         for stale in self.folder.glob(".*.tmp"):  # a write that a kill -9 interrupted
             stale.unlink()
 
