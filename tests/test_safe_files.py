@@ -5,6 +5,7 @@ refuses single-file outputs that would replace an input or an unrelated file, an
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from conftest import moving_square_frames, write_video
 from test_bad_input import one_error_line
 from window_datasets import make_dataset, tiny_config
 
+from framegen.cli import run_cli
 from framegen.core.media.images import write_png
 
 FAST = ["--batch-size", "2", "--seed", "1"]
@@ -68,12 +70,23 @@ def test_interpolate_frames_dir_does_not_write_through_a_planted_marker(cli, vic
     assert victim.read_bytes() == VICTIM
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A folder with a dataset `ds`, `train.toml` and a finished one-step run `run` (trained once a module)."""
+    root = tmp_path_factory.mktemp("trained")
+    make_dataset(root / "ds")
+    tiny_config(root)
+    assert run_cli(["-q", "train", str(root / "ds"), "-o", str(root / "run"), "--config", str(root / "train.toml"),
+                    "--max-steps", "1", *FAST]) == 0
+    return root
+
+
 @pytest.fixture
-def finished_run(cli, tmp_path) -> Path:
-    dataset = make_dataset(tmp_path / "ds")
-    code, _, err = cli("-q", "train", dataset, "-o", "run", "--config", tiny_config(tmp_path), "--max-steps", "1",
-                       *FAST)
-    assert code == 0, err
+def finished_run(trained, tmp_path) -> Path:
+    """A copy of `trained` in the test's folder; its run."""
+    for name in ("ds", "run", "train.toml"):
+        copy = shutil.copytree if (trained / name).is_dir() else shutil.copyfile
+        copy(trained / name, tmp_path / name)
     return tmp_path / "run"
 
 
@@ -95,3 +108,31 @@ def test_resume_of_a_received_run_does_not_write_through_its_links(cli, finished
     assert code == 3, err
     one_error_line(err, "checkpoints", "symbolic link")
     assert (elsewhere / "step-00000000.pt").read_bytes() == VICTIM
+
+
+# ---------------------------------------------------------------------------------------------- checks first
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("options, code, message", [
+    (["--init", "no-such-weights"], 3, "no-such-weights"),
+    (["--crop", "512"], 3, "crop 512 is larger"),
+    (["--arch", "rife4", "--config", "plain.toml", "--init", "export"], 2, "arch 'mipal'"),
+    (["--init", "run"], 2, "the output folder is the input run"),
+    (["--init", "run/export"], 2, "the output folder holds the input run/export"),
+])
+def test_train_overwrite_checks_the_command_before_it_removes_the_old_run(cli, finished_run, tmp_path, options,
+                                                                        code, message):
+    (tmp_path / "plain.toml").write_text("")
+    (tmp_path / "export").mkdir()
+    for file in (finished_run / "export").iterdir():  # weights of the same mipal model, outside the run
+        (tmp_path / "export" / file.name).write_bytes(file.read_bytes())
+    before = snapshot(finished_run)
+    result, _, err = cli("-q", "train", "ds", "-o", "run", "--config", "train.toml", "--overwrite", "--max-steps",
+                         "1", "--crop", "64", *FAST, *options)
+    assert result == code, err
+    one_error_line(err, message)
+    assert snapshot(finished_run) == before

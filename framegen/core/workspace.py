@@ -103,6 +103,9 @@ def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False
         existing = [p for p in folder.iterdir() if p.name not in BOOKKEEPING]
         ours = {p.name for p in existing} if unfinished else written_by(folder, stage)
         foreign = sorted(p.name for p in existing if p.name not in ours)
+        if resume:  # it writes into what the folder holds: no link in it may lead elsewhere
+            for path in folder.rglob("*"):
+                refuse_link(path)
         if foreign and not resume:
             shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             raise UsageError(f"{folder}: holds {shown}, which framegen did not write as `{stage}` output; "

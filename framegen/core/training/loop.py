@@ -58,7 +58,7 @@ from framegen.core.training.models import TrainingModels
 from framegen.core.training.pairs import sample_pairs, step_generator
 from framegen.core.training.step import autocast_context, train_step
 from framegen.core.training.validation import NO_VALIDATION, Validation, Validator
-from framegen.core.workspace import stage_output
+from framegen.core.workspace import check_apart_from_inputs, stage_output
 
 log = logging.getLogger(__name__)
 
@@ -246,21 +246,32 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
         if dist.is_main and not resume and not overwrite and last.exists():
             raise UsageError(f"{run}: holds the checkpoints of an earlier run: --resume continues it, "
                              "--overwrite starts over")
-        datasets = [Path(folder) for folder in config.datasets]
-        writing = stage_output(run, "train", overwrite, resume, inputs=datasets) if dist.is_main else \
+        inputs = run_inputs(config)
+        if dist.is_main:
+            check_apart_from_inputs(run, inputs)
+        # every refusal (data, crop, --init, arch, resume, memory) comes before --overwrite removes anything
+        amp = setup(config, dist.device)
+        data = open_data(config, dist)
+        models = TrainingModels(config, dist.device, data.frame_size)
+        state = resume_training(run, config, models) if resume else TrainState()
+        check_run_memory(config, data, dist)  # after the refusals of models and resume, before the first step
+        writing = stage_output(run, "train", overwrite, resume, inputs=inputs) if dist.is_main else \
             contextlib.nullcontext()
         with writing:
-            return _train(config, run, resume, dist)
+            return _train(config, run, resume, dist, amp, data, models, state)
     finally:
         shutdown(dist)
 
 
-def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> TrainResult:
-    amp = setup(config, dist.device)
-    data = open_data(config, dist)
-    models = TrainingModels(config, dist.device, data.frame_size)
-    state = resume_training(run, config, models) if resume else TrainState()
-    check_run_memory(config, data, dist)  # after the refusals of models and resume, before the first step
+def run_inputs(config: TrainConfig) -> list[Path]:
+    """What a run reads, which its folder must keep clear of: the datasets, and `init` when it is a folder or
+    file (a run folder or an export) rather than installed weights."""
+    init = [Path(config.init)] if config.init is not None and Path(config.init).exists() else []
+    return [Path(folder) for folder in config.datasets] + init
+
+
+def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed, amp, data: TrainingData,
+           models: TrainingModels, state: TrainState) -> TrainResult:
     models.wrap_distributed(dist)
     total_steps = config.epochs * data.steps_per_epoch
     if config.max_steps is not None:
