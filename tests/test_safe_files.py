@@ -136,3 +136,73 @@ def test_train_overwrite_checks_the_command_before_it_removes_the_old_run(cli, f
     assert result == code, err
     one_error_line(err, message)
     assert snapshot(finished_run) == before
+
+
+# ---------------------------------------------------------------------------------------------- single files
+
+
+@pytest.fixture
+def pair(tmp_path) -> list[str]:
+    frames = moving_square_frames(4)
+    write_png(tmp_path / "a.png", frames[0])
+    write_png(tmp_path / "b.png", frames[3])
+    return ["a.png", "b.png"]
+
+
+def refused_and_kept(cli, arguments: list, file: Path, message: str) -> None:
+    before = file.read_bytes()
+    code, _, err = cli("-q", *arguments)
+    assert code == 2, err
+    one_error_line(err, message)
+    assert file.read_bytes() == before
+
+
+@pytest.mark.parametrize("output, message", [
+    ("ds/manifest.json", "lies inside the input folder ds"),
+    ("ds/val.npy", "lies inside the input folder ds"),
+    ("movie.mp4", "not framegen's earlier output"),
+])
+def test_evaluate_never_replaces_a_dataset_file_or_an_unrelated_file(cli, movie, tmp_path, output, message):
+    make_dataset(tmp_path / "ds")
+    arguments = ["evaluate", "ds", "--engine", "blend", "--max-windows", "1", "-o", output]
+    refused_and_kept(cli, arguments, tmp_path / output, message)
+    if output == "movie.mp4":
+        assert cli("-q", *arguments, "--overwrite")[0] == 0
+        assert cli("-q", *arguments)[0] == 0  # an earlier report is replaced without asking
+
+
+def test_evaluate_gif_is_checked_before_the_work(cli, tmp_path):
+    make_dataset(tmp_path / "ds")
+    (tmp_path / "notes.gif").write_text("the user's notes")
+    refused_and_kept(cli, ["evaluate", "ds", "--engine", "blend", "--gif", "notes.gif", "-o", "report.json"],
+                     tmp_path / "notes.gif", "not framegen's earlier output")
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_interpolate_replaces_an_earlier_animation_only(cli, pair, tmp_path):
+    (tmp_path / "notes.gif").write_text("the user's notes")
+    arguments = ["interpolate", *pair, "--engine", "blend", "--frames", "1", "-o", "notes.gif"]
+    refused_and_kept(cli, arguments, tmp_path / "notes.gif", "not framegen's earlier output")
+    assert cli("-q", *arguments, "--overwrite")[0] == 0
+    assert cli("-q", *arguments)[0] == 0
+
+
+def test_export_gif_writes_nothing_into_its_frames_folder_nor_over_another_file(cli, pair, tmp_path):
+    (tmp_path / "frames").mkdir()
+    for name in pair:
+        shutil.copyfile(tmp_path / name, tmp_path / "frames" / name)
+    code, _, err = cli("-q", "export-gif", "frames", "-o", "frames/c.png")
+    assert code == 2, err
+    one_error_line(err, "lies inside the input folder frames")
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == pair
+    (tmp_path / "notes.webp").write_text("the user's notes")
+    refused_and_kept(cli, ["export-gif", "frames", "-o", "notes.webp"], tmp_path / "notes.webp",
+                     "not framegen's earlier output")
+
+
+def test_train_export_replaces_an_earlier_export_only(cli, finished_run):
+    model_json = finished_run / "export" / "model.json"
+    assert cli("-q", "train", "-o", "run", "--export")[0] == 0  # over its own earlier export
+    model_json.write_text("the user's notes")
+    refused_and_kept(cli, ["train", "-o", "run", "--export"], model_json, "not framegen's earlier output")
+    assert cli("-q", "train", "-o", "run", "--export", "--overwrite")[0] == 0

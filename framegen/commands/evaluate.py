@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,8 @@ from framegen import console
 from framegen.core import workspace
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
-from framegen.core.manifest import write_manifest
+from framegen.core.manifest import is_manifest_of, write_manifest
+from framegen.core.media.animation import is_animation_file
 
 NAME = "evaluate"
 
@@ -43,6 +45,8 @@ def run(
     output: Optional[Path] = typer.Option(
         None, "-o", "--output", help="JSON report to write. \\[default: evaluation.json beside the first dataset]"
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing -o or --gif file that is not an earlier one of framegen's."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
 ) -> None:
     """Score engines on real in-betweens: for every window, frames 0 and 7 -> 1..6 (large gap) and 0 and
@@ -56,7 +60,7 @@ def run(
     several are given. Prints tables and writes a JSON report (per-shot numbers included).
     """
     from framegen.core.engines import CHECKPOINT_ENGINES
-    from framegen.core.stages.evaluate import EvaluateConfig, evaluate, per_t_table, results_table
+    from framegen.core.stages.evaluate import EvaluateConfig, EvaluationReport, evaluate, per_t_table, results_table
 
     folders = datasets or [workspace.input_folder(None, "dataset")]
     if engine is not None:
@@ -70,6 +74,10 @@ def run(
     if settings.checkpoints and not set(CHECKPOINT_ENGINES) & set(settings.engines):
         raise UsageError("--checkpoint is for the model and auto engines: add model to --engine")
     report_path = output if output is not None else Path(folders[0]).parent / "evaluation.json"
+    earlier_report = partial(is_manifest_of, schema=EvaluationReport.SCHEMA)
+    workspace.check_output_file(report_path, folders, overwrite, earlier_report, "evaluation.json")
+    if settings.gif is not None:
+        workspace.check_output_file(settings.gif, [*folders, report_path], overwrite, is_animation_file)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report = evaluate(folders, settings, report_path.parent)
     stdout = Console(highlight=False)

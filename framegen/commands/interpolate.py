@@ -80,7 +80,7 @@ def run(
     min_shot_frames: Optional[int] = options.MIN_SHOT_FRAMES,
     hold_threshold: Optional[float] = options.HOLD_THRESHOLD,
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --frames-dir folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing -o file that framegen did not write, or a non-empty --frames-dir folder."),
 ) -> None:
     """Interpolate between two images A B into an animation, or raise the frame rate of a MOVIE.
 
@@ -118,7 +118,7 @@ def run(
     log.debug(f"engine: {interpolator.name}")
     if video:
         with sigterm_as_interrupt():
-            result = interpolate_video(inputs[0], output, interpolator, settings)
+            result = interpolate_video(inputs[0], output, interpolator, settings, overwrite)
         console.result(
             f"wrote {output}: {result.output_frames} frames at {float(result.output_fps):g} fps from "
             f"{result.input_frames} at {float(result.input_fps):g} fps ({interpolator.name} engine; "

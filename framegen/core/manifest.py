@@ -29,6 +29,7 @@ from framegen import __version__
 from framegen.core.errors import InputError, first_validation_error
 
 MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 256 << 20  # far above any manifest framegen writes
 WRITTEN_BY = {"framegen/frames": "extract", "framegen/filter": "filter", "framegen/dataset": "build-dataset"}
 
 
@@ -161,6 +162,17 @@ def manifest_path(path: Path, name: str = MANIFEST_NAME) -> Path:
     """`path` may be the manifest file itself or the folder that holds it."""
     path = Path(path)
     return path / name if path.is_dir() else path
+
+
+def is_manifest_of(path: Path, schema: str) -> bool:
+    """Whether the regular file `path` is a framegen JSON file of `schema` (an earlier output of that kind)."""
+    try:
+        if Path(path).stat().st_size > MAX_MANIFEST_BYTES:
+            return False
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("schema") == schema
 
 
 def check_schema(file: Path, data: Any, schema: str, version: int, kind: str = "file", advice: str = "") -> None:

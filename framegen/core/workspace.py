@@ -28,7 +28,7 @@ import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import atomic_write_bytes, open_no_link, refuse_link, reported_as
@@ -168,15 +168,25 @@ def record_written(folder: Path, stage: str, names: Iterable[str]) -> None:
         atomic_write_bytes(folder / WRITTEN_NAME, text.encode())
 
 
-def check_not_an_input(output: Path, inputs: Iterable[Path]) -> None:
-    """UsageError when `output` is a folder or the very file of one of `inputs` (also through a link)."""
+def check_output_file(output: Path, inputs: Iterable[Path], overwrite: bool = False,
+                      is_earlier_output: Callable[[Path], bool] = lambda path: False, example: str = "out.gif") -> None:
+    """UsageError unless the single file `output` may be written: never a folder, one of `inputs` or a file
+    inside an input folder (also through a link), with --overwrite too; an existing file only when
+    `is_earlier_output` says it is an earlier output of the same kind (a regular file), or with --overwrite."""
     output = Path(output)
     if output.is_dir():
-        raise UsageError(f"{output}: is a folder; give the animation file to write, e.g. {output / 'out.gif'}")
-    for source in inputs:
-        if output.exists() and Path(source).exists() and os.path.samefile(output, source):
+        raise UsageError(f"{output}: is a folder; give the file to write, e.g. {output / example}")
+    for source in map(Path, inputs):
+        if output.exists() and source.exists() and os.path.samefile(output, source):
             alias = "" if str(output) == str(source) else f" ({source})"
             raise UsageError(f"{output}: is one of the inputs{alias}; writing it would replace it, so choose "
                              "another output path with -o")
+        if source.is_dir() and output.resolve().is_relative_to(source.resolve()):
+            raise UsageError(f"{output}: lies inside the input folder {source}; writing it could replace one of "
+                             "its files, so choose an output path outside it with -o")
+    if (output.exists() or output.is_symlink()) and not overwrite and \
+            not (output.is_file() and is_earlier_output(output)):
+        raise UsageError(f"{output}: exists and is not framegen's earlier output of this kind; choose another "
+                         "path with -o, or add --overwrite to replace it")
 
 

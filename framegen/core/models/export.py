@@ -19,8 +19,9 @@ from safetensors import SafetensorError
 
 from framegen import __version__
 from framegen.core.errors import FramegenError, InputError, first_validation_error
-from framegen.core.manifest import atomic_write_bytes, check_schema, make_folder
+from framegen.core.manifest import atomic_write_bytes, check_schema, is_manifest_of, make_folder
 from framegen.core.models.registry import build_generator, check_generator_size
+from framegen.core.workspace import check_output_file
 
 EXPORT_SCHEMA = "framegen/model"
 
@@ -86,6 +87,15 @@ def export_model(folder: Path, arch: str, config: dict, weights: dict[str, torch
     info = ExportedModelInfo(arch=arch, config=config, metadata=metadata)
     atomic_write_bytes(folder / "model.json", info.model_dump_json(by_alias=True, indent=2).encode() + b"\n")
     return folder / "model.json"
+
+
+def check_export_target(folder: Path, overwrite: bool, inputs: list[Path]) -> None:
+    """Refuse (UsageError) to export into `folder` over files that are not an earlier export, unless
+    `overwrite` (see workspace.check_output_file), or over one of `inputs`."""
+    json_path = Path(folder) / "model.json"
+    earlier_export = is_manifest_of(json_path, EXPORT_SCHEMA)
+    for path in (json_path, json_path.with_suffix(".safetensors")):
+        check_output_file(path, inputs, overwrite, lambda _: earlier_export, path.name)
 
 
 def _export_paths(path: Path) -> tuple[Path, Path]:

@@ -45,7 +45,7 @@ import torch
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import Manifest, UpstreamRef, upstream_ref, write_manifest
 from framegen.core.media.convert import windows_to_float
-from framegen.core.models.export import ExportMetadata, export_model
+from framegen.core.models.export import ExportMetadata, check_export_target, export_model
 from framegen.core.signals import StopSignals
 from framegen.core.training.checkpoint import CheckpointSaver, load_checkpoint, restore_rng, rng_state
 from framegen.core.training.config import TrainConfig, learning_rate_factor
@@ -164,8 +164,9 @@ def saved_config(run: Path) -> dict[str, Any]:
     return load_checkpoint(last, mmap=True)["config"]
 
 
-def export_run(run: Path) -> tuple[Path, dict[str, Any]]:
-    """Export the run's best checkpoint (the last one when none was validated) to RUN/export/.
+def export_run(run: Path, overwrite: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Export the run's best checkpoint (the last one when none was validated) to RUN/export/, over an earlier
+    export only, unless `overwrite`.
 
     Writes the EMA generator when EMA is on, with the held-out comparison with flow that validation
     measured for it. Returns (model.json path, the checkpoint's state).
@@ -174,6 +175,7 @@ def export_run(run: Path) -> tuple[Path, dict[str, Any]]:
     source = folder / "best.pt" if (folder / "best.pt").exists() else folder / "last.pt"
     if not source.exists():
         raise InputError(f"{run}: no checkpoint to export (run `framegen train` first)")
+    check_export_target(Path(run) / "export", overwrite, [source])
     state = load_checkpoint(source)
     config = state["config"]
     # .get: checkpoints written before validation compared with flow lack these
@@ -249,6 +251,8 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
         inputs = run_inputs(config)
         if dist.is_main:
             check_apart_from_inputs(run, inputs)
+            if resume:  # a fresh run's folder holds nothing else (stage_output)
+                check_export_target(run / "export", overwrite, [])
         # every refusal (data, crop, --init, arch, resume, memory) comes before --overwrite removes anything
         amp = setup(config, dist.device)
         data = open_data(config, dist)
