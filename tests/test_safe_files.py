@@ -206,3 +206,44 @@ def test_train_export_replaces_an_earlier_export_only(cli, finished_run):
     model_json.write_text("the user's notes")
     refused_and_kept(cli, ["train", "-o", "run", "--export"], model_json, "not framegen's earlier output")
     assert cli("-q", "train", "-o", "run", "--export", "--overwrite")[0] == 0
+
+
+# ---------------------------------------------------------------------------------------------- every depth
+
+
+def test_overwrite_keeps_a_file_the_user_put_into_a_subfolder_framegen_made(cli, finished_run):
+    mine = finished_run / "checkpoints" / "mine.txt"
+    mine.write_bytes(VICTIM)
+    before = snapshot(finished_run)
+    code, _, err = cli("-q", "train", "ds", "-o", "run", "--config", "train.toml", "--overwrite", "--max-steps", "1",
+                       *FAST)
+    assert code == 2, err
+    one_error_line(err, "checkpoints/mine.txt", "did not write")
+    assert snapshot(finished_run) == before
+    mine.unlink()
+    assert cli("-q", "train", "ds", "-o", "run", "--config", "train.toml", "--overwrite", "--max-steps", "1",
+               *FAST)[0] == 0
+
+
+def test_a_rerun_over_a_killed_run_keeps_what_the_user_put_into_its_subfolders(cli, tmp_path, monkeypatch):
+    from framegen.core.training import loop
+
+    def killed(session):
+        raise KeyboardInterrupt  # as a kill after the last checkpoint: the marker stays, no manifest
+
+    make_dataset(tmp_path / "ds")
+    train = ["-q", "train", "ds", "-o", "run", "--config", tiny_config(tmp_path), "--max-steps", "2",
+             "--checkpoint-every", "1", *FAST]
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "finish", killed)
+        assert cli(*train)[0] == 130
+    run = tmp_path / "run"
+    assert (run / ".framegen-partial").exists() and (run / "checkpoints" / "last.pt").exists()
+    (run / "checkpoints" / "mine.gif").write_bytes(VICTIM)
+    code, _, err = cli(*train, "--overwrite")
+    assert code == 2, err
+    one_error_line(err, "checkpoints/mine.gif")
+    assert (run / "checkpoints" / "mine.gif").read_bytes() == VICTIM
+    (run / "checkpoints" / "mine.gif").unlink()
+    code, _, err = cli(*train, "--overwrite")  # what the killed run wrote, at every depth, is replaced
+    assert code == 0, err

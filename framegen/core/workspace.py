@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,7 @@ LOCK_NAME = ".framegen.lock"
 PARTIAL_NAME = ".framegen-partial"
 WRITTEN_NAME = ".framegen-written"  # the stage's name, then one name a line: what it wrote into the folder
 BOOKKEEPING = (LOCK_NAME, PARTIAL_NAME, WRITTEN_NAME)
+TEMPORARY = re.compile(r"\..+\.tmp")  # a temporary file of framegen's atomic writes that a kill left behind
 
 STAGE_FOLDERS = {"frames": "frames", "dataset": "dataset", "run": "run"}
 WRITTEN_BY = {"frames": "extract", "dataset": "build-dataset", "run": "train"}  # the stage that makes each
@@ -100,31 +102,56 @@ def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False
     with folder_lock(folder):
         marker = folder / PARTIAL_NAME
         unfinished = bookkeeping_text(marker).strip() == stage
-        existing = [p for p in folder.iterdir() if p.name not in BOOKKEEPING]
-        ours = {p.name for p in existing} if unfinished else written_by(folder, stage)
-        foreign = sorted(p.name for p in existing if p.name not in ours)
+        existing = contents(folder)
+        ours = written_by(folder, stage) | ({p for p in existing if "/" not in p} if unfinished else set())
+        foreign = [p for p in existing if p not in ours and not TEMPORARY.fullmatch(Path(p).name)]
         if resume:  # it writes into what the folder holds: no link in it may lead elsewhere
-            for path in folder.rglob("*"):
-                refuse_link(path)
+            for path in existing:
+                refuse_link(folder / path)
         if foreign and not resume:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            shown = ", ".join(outermost(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             raise UsageError(f"{folder}: holds {shown}, which framegen did not write as `{stage}` output; "
-                             "--overwrite only replaces what framegen wrote: choose another output folder")
+                             "--overwrite only replaces what framegen wrote: move it away, or choose another "
+                             "output folder")
         if existing and not (overwrite or unfinished or resume):
             raise UsageError(f"{folder}: output folder is not empty (use --overwrite to replace it)")
         with reported_as(folder):  # a full disk names the folder, not the hidden marker
             atomic_write_bytes(marker, (stage + "\n").encode())
-        (folder / WRITTEN_NAME).unlink(missing_ok=True)
-        for path in [] if resume else existing:
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            if not resume:
+                remove_written(folder, existing)
+                atomic_write_bytes(folder / WRITTEN_NAME, (stage + "\n").encode())  # a journal while it runs
         try:
             yield folder
         except BaseException:
             if created and {p.name for p in folder.iterdir()} <= set(BOOKKEEPING):
                 shutil.rmtree(folder)  # refused before writing anything: leave no trace
             raise
-        record_written(folder, stage, [p.name for p in folder.iterdir() if p.name not in (*BOOKKEEPING, *foreign)])
+        record_written(folder, stage, [p for p in contents(folder) if p not in foreign])
         marker.unlink()
+
+
+def contents(folder: Path) -> list[str]:
+    """Every file and folder under `folder` (not through links), as relative POSIX paths, parents first;
+    framegen's own bookkeeping files at the top are left out."""
+    found = []
+    for parent, folders, files in os.walk(folder):
+        relative = Path(parent).relative_to(folder)
+        names = sorted(folders + files) if parent != str(folder) else \
+            sorted(name for name in folders + files if name not in BOOKKEEPING)
+        found += [(relative / name).as_posix() for name in names]
+    return sorted(found)
+
+
+def outermost(paths: list[str]) -> list[str]:
+    """`paths` without those that lie inside another of them (a foreign folder names its whole content)."""
+    return [p for p in paths if not any(p.startswith(other + "/") for other in paths)]
+
+
+def remove_written(folder: Path, paths: list[str]) -> None:
+    """Remove `paths` (all of them framegen's), deepest first: files, links, then the emptied folders."""
+    for path in sorted(paths, reverse=True):
+        target = Path(folder) / path
+        target.rmdir() if target.is_dir() and not target.is_symlink() else target.unlink(missing_ok=True)
 
 
 def check_apart_from_inputs(folder: Path, inputs: Iterable[Path]) -> None:
@@ -159,11 +186,13 @@ def written_by(folder: Path, stage: str) -> set[str]:
     return set(lines[1:]) if lines and lines[0] == stage else set()
 
 
-def record_written(folder: Path, stage: str, names: Iterable[str]) -> None:
-    """Add `names` to what framegen wrote into `folder` as the output of `stage` (see `stage_output`)."""
+def record_written(folder: Path, stage: str, paths: Iterable[str]) -> None:
+    """Add `paths` (relative to `folder`, POSIX) to what framegen wrote into `folder` as the output of `stage`
+    (see `stage_output`); a stage that writes into subfolders records each file as it writes it, so that a
+    rerun after a kill knows them from what a user put there."""
     folder = Path(folder)
     known = written_by(folder, stage)
-    text = "\n".join([stage, *sorted(known | set(names))]) + "\n"
+    text = "\n".join([stage, *sorted(known | set(paths))]) + "\n"
     with reported_as(folder):
         atomic_write_bytes(folder / WRITTEN_NAME, text.encode())
 

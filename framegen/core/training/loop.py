@@ -58,7 +58,7 @@ from framegen.core.training.models import TrainingModels
 from framegen.core.training.pairs import sample_pairs, step_generator
 from framegen.core.training.step import autocast_context, train_step
 from framegen.core.training.validation import NO_VALIDATION, Validation, Validator
-from framegen.core.workspace import check_apart_from_inputs, stage_output
+from framegen.core.workspace import check_apart_from_inputs, record_written, stage_output
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,9 @@ def save_training(session: Session, validation: Validation | None) -> None:
         **(validation.checkpoint_fields() if validation is not None else NO_VALIDATION),
         "rng": rng_state(), "world_size": session.dist.world_size,
     }
-    session.saver.save(checkpoint, state.step, is_best)
+    path = session.saver.save(checkpoint, state.step, is_best)
+    record_written(session.run, "train", [p.relative_to(session.run).as_posix() for p in
+                                          (path.parent, path, session.saver.last, session.saver.best)])
     session.saved = (state.step, time.monotonic())
 
 
@@ -394,8 +396,9 @@ def validate_and_save(session: Session) -> None:
     if session.dist.is_main:
         models.generator.eval()
         validation = session.validator.validate(models.eval_model)
-        session.validator.write_samples(session.log.sample_path(state.step), models.eval_model,
-                                        session.config.sample_windows)
+        sample = session.log.sample_path(state.step)
+        session.validator.write_samples(sample, models.eval_model, session.config.sample_windows)
+        record_written(session.run, "train", [sample.parent.name, sample.relative_to(session.run).as_posix()])
         models.generator.train()
         save_training(session, validation)
     session.log.write_validation(state.step, state.epoch_progress(session.data.steps_per_epoch), validation)
