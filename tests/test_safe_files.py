@@ -5,7 +5,11 @@ refuses single-file outputs that would replace an input or an unrelated file, an
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -247,3 +251,107 @@ def test_a_rerun_over_a_killed_run_keeps_what_the_user_put_into_its_subfolders(c
     (run / "checkpoints" / "mine.gif").unlink()
     code, _, err = cli(*train, "--overwrite")  # what the killed run wrote, at every depth, is replaced
     assert code == 0, err
+
+
+# ---------------------------------------------------------------------------------------------- readers
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+DEEP_TOML = "a = " + "[" * 100_000 + "]" * 100_000 + "\n"
+
+
+@pytest.fixture
+def frames(cli, movie, tmp_path) -> Path:
+    assert cli("-q", "extract", movie, "-o", "frames")[0] == 0
+    return tmp_path / "frames"
+
+
+def test_deeply_nested_json_and_toml_are_one_line_exit_3(cli, frames, pair, tmp_path):
+    (tmp_path / "deep.toml").write_text(DEEP_TOML)
+    code, _, err = cli("-q", "export-gif", "frames", "-o", "out.gif", "--config", "deep.toml")
+    assert code == 3, err
+    one_error_line(err, "deep.toml", "nested too deeply")
+
+    (frames / "manifest.json").write_text(DEEP_JSON)
+    code, _, err = cli("-q", "export-gif", "frames", "-o", "out.gif")
+    assert code == 3, err
+    one_error_line(err, "manifest.json", "nested too deeply")
+
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model.json").write_text(DEEP_JSON)
+    (export / "model.safetensors").write_bytes(b"\0" * 16)
+    code, _, err = cli("-q", "interpolate", *pair, "-o", "out.gif", "--engine", "model", "--checkpoint", "export")
+    assert code == 3, err
+    one_error_line(err, "model.json", "nested too deeply")
+
+
+@pytest.mark.parametrize("fps", ["0/0", "1/0", "abc", "nan", "0/1", "-24/1", "inf"])
+def test_a_bad_frame_rate_in_a_frames_manifest_is_one_line_exit_3(cli, frames, fps):
+    manifest = json.loads((frames / "manifest.json").read_text())
+    manifest["fps"] = fps
+    (frames / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = cli("-q", "export-gif", "frames", "-o", "out.gif")
+    assert code == 3, err
+    one_error_line(err, "manifest.json", "fps", repr(fps))
+    assert not Path("out.gif").exists()
+
+
+def test_an_empty_dataset_array_is_one_line_exit_3_not_a_stop(cli, tmp_path):
+    make_dataset(tmp_path / "ds")
+    (tmp_path / "ds" / "val.npy").write_bytes(b"")
+    code, _, err = cli("-q", "evaluate", "ds", "--engine", "blend", "-o", "report.json")
+    assert code == 3, err
+    one_error_line(err, "val.npy", "empty or truncated")
+
+
+@pytest.fixture
+def fifo_watchdog():
+    """Make FIFOs; after a few seconds, open each for writing once, so that a command blocked in opening one
+    goes on (and the test fails instead of hanging)."""
+    fifos, timers = [], []
+
+    def make(path: Path) -> Path:
+        path.unlink(missing_ok=True)
+        os.mkfifo(path)
+        fifos.append(path)
+        timer = threading.Timer(FIFO_PATIENCE, release, [path])
+        timer.start()
+        timers.append(timer)
+        return path
+
+    yield make
+    for timer in timers:
+        timer.cancel()
+
+
+FIFO_PATIENCE = 8.0  # s
+
+
+def release(fifo: Path) -> None:
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # a blocked reader gets its writer, then EOF
+    except OSError:
+        pass  # nobody is reading it: nothing blocked
+
+
+def test_a_fifo_is_refused_at_once_everywhere(cli, frames, pair, tmp_path, fifo_watchdog):
+    make_dataset(tmp_path / "ds")
+    commands = {
+        "a.png": ["interpolate", "a.png", "b.png", "--engine", "blend", "-o", "out.gif"],
+        "clip.mp4": ["interpolate", "clip.mp4", "--engine", "blend", "-o", "out.mp4"],
+        "frames/000002.png": ["filter", "frames"],
+        "frames/000003.png": ["export-gif", "frames", "-o", "out.gif"],
+        "ds/val.npy": ["evaluate", "ds", "--engine", "blend", "-o", "report.json"],
+        "config.toml": ["export-gif", "frames", "-o", "out.gif", "--config", "config.toml"],
+    }
+    for name, command in commands.items():
+        original = (tmp_path / name).read_bytes() if (tmp_path / name).exists() else None
+        fifo = fifo_watchdog(tmp_path / name)
+        started = time.monotonic()
+        code, _, err = cli("-q", *command)
+        assert time.monotonic() - started < FIFO_PATIENCE, f"{command} blocked on the FIFO {name}"
+        assert code == 3, (command, err)
+        one_error_line(err, name, "not a regular file")
+        fifo.unlink()
+        if original is not None:
+            fifo.write_bytes(original)

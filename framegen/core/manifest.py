@@ -13,7 +13,6 @@ subclass of `Manifest` with its `SCHEMA` and `SCHEMA_VERSION`.
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import hashlib
 import json
 import os
@@ -21,12 +20,13 @@ import secrets
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, ClassVar, Iterator, TypeVar
+from typing import Any, ClassVar, Iterator, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from framegen import __version__
 from framegen.core.errors import InputError, first_validation_error
+from framegen.core.files import check_regular_file
 
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 256 << 20  # far above any manifest framegen writes
@@ -104,35 +104,6 @@ def atomic_output(path: Path) -> Iterator[Path]:
         raise
 
 
-def open_no_link(path: Path, mode: str) -> IO:
-    """open(path, mode) ("a", "w" or "r+b") that never follows a symbolic link at `path`: a link planted
-    where framegen writes would make it write into any file the user can write. A link is an InputError."""
-    flags = {"a": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-             "r+b": os.O_RDWR}[mode]
-    try:
-        descriptor = os.open(path, flags | os.O_NOFOLLOW, 0o666)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            refuse_link(path)
-        raise
-    return os.fdopen(descriptor, mode, **({} if "b" in mode else {"newline": ""}))
-
-
-def refuse_link(path: Path) -> None:
-    """InputError if `path` is a symbolic link: framegen writes only files and folders it made itself."""
-    if Path(path).is_symlink():
-        raise InputError(f"{path}: is a symbolic link, which framegen did not make; it never writes through "
-                         "a link: remove the link, or choose another output folder")
-
-
-def make_folder(path: Path) -> Path:
-    """mkdir -p `path`, refusing a symbolic link in its place (see `refuse_link`)."""
-    path = Path(path)
-    refuse_link(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (atomic_output), flushed to disk before it replaces `path`."""
     with reported_as(path), atomic_output(path) as tmp, open(tmp, "wb") as f:
@@ -193,10 +164,13 @@ def read_manifest(cls: type[M], path: Path, name: str = MANIFEST_NAME) -> M:
         stage = WRITTEN_BY.get(cls.SCHEMA)
         run_first = f"run `framegen {stage}` first" if stage else "run the previous stage first"
         raise InputError(f"{file}: no {cls.SCHEMA} manifest here ({run_first})")
+    check_regular_file(file, "a JSON manifest")
     try:
         data = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{file}: not a readable JSON manifest ({e})") from None
+    except RecursionError:
+        raise InputError(f"{file}: not a framegen manifest (nested too deeply to read)") from None
     check_schema(file, data, cls.SCHEMA, cls.SCHEMA_VERSION, "manifest", "; rerun the stage that wrote it "
                  "with this framegen, or use the framegen version that wrote it")
     try:

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from framegen.core.errors import InputError, UsageError
-from framegen.core.manifest import atomic_write_bytes, open_no_link, refuse_link, reported_as
+from framegen.core.files import open_no_link, refuse_link
+from framegen.core.manifest import atomic_write_bytes, reported_as
 
 LOCK_NAME = ".framegen.lock"
 PARTIAL_NAME = ".framegen-partial"

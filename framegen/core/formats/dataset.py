@@ -25,13 +25,8 @@ from numpy.lib.format import open_memmap
 from pydantic import BaseModel, ConfigDict
 
 from framegen.core.errors import InputError
-from framegen.core.manifest import (
-    Manifest,
-    read_manifest,
-    reported_as,
-    resolve_inside,
-    write_manifest,
-)
+from framegen.core.files import check_regular_file
+from framegen.core.manifest import Manifest, read_manifest, reported_as, resolve_inside, write_manifest
 
 if TYPE_CHECKING:
     import torch
@@ -179,8 +174,11 @@ def open_split(folder: Path, split: str) -> tuple[DatasetManifest, np.ndarray]:
         raise InputError(f"{folder}: dataset has no {split!r} split")
     info = manifest.splits[split]
     path = resolve_inside(folder, info.file)
+    check_regular_file(path, "a dataset array (.npy)")
     try:
         array = np.load(path, mmap_mode="r")
+    except EOFError:  # np.load's word for a file shorter than its header (0 bytes)
+        raise InputError(f"{path}: unreadable dataset array (empty or truncated file)") from None
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: unreadable dataset array ({e})") from None
     expected = (len(info.windows), manifest.window_length, manifest.height, manifest.width, 3)

@@ -19,7 +19,8 @@ from safetensors import SafetensorError
 
 from framegen import __version__
 from framegen.core.errors import FramegenError, InputError, first_validation_error
-from framegen.core.manifest import atomic_write_bytes, check_schema, is_manifest_of, make_folder
+from framegen.core.files import make_folder
+from framegen.core.manifest import atomic_write_bytes, check_schema, is_manifest_of
 from framegen.core.models.registry import build_generator, check_generator_size
 from framegen.core.workspace import check_output_file
 
@@ -118,6 +119,8 @@ def read_export_info(path: Path) -> ExportedModelInfo:
         data = json.loads(json_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{json_path}: not a readable model JSON ({e})") from None
+    except RecursionError:
+        raise InputError(f"{json_path}: not a framegen model JSON (nested too deeply to read)") from None
     check_schema(json_path, data, EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION)
     try:
         return ExportedModelInfo.model_validate(data)

@@ -29,7 +29,8 @@ import torch
 
 from framegen import __version__
 from framegen.core.errors import InputError
-from framegen.core.manifest import atomic_output, make_folder
+from framegen.core.files import make_folder
+from framegen.core.manifest import atomic_output
 
 CHECKPOINT_FORMAT = "framegen/checkpoint"
 CHECKPOINT_VERSION = 1

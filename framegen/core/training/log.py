@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from framegen.core.manifest import open_no_link, refuse_link
+from framegen.core.files import open_no_link, refuse_link
 from framegen.core.progress import line_progress, stderr as progress_console
 from framegen.core.training.validation import Validation
 

@@ -18,7 +18,7 @@ import torch
 
 from framegen.core.engines import Engine, get_engine
 from framegen.core.engines.model import ModelEngine
-from framegen.core.manifest import make_folder
+from framegen.core.files import make_folder
 from framegen.core.media.animation import write_animation
 from framegen.core.scoring import Scores, WindowSet, beats_flow, score_engine, spread
 
