@@ -143,7 +143,7 @@ def test_bad_movies_in_interpolate_video_mode(cli, inputs, tmp_path):
     (["interpolate", "{frames}", "{b}", "-o", "out.gif"], "is a folder, expected an image file"),
     (["interpolate", "{a}", "{b}", "-o", "out.gif", "--engine", "model", "--checkpoint", "missing"],
      "missing: no such export folder or run folder, and no installed weights"),
-    (["interpolate", "{a}", "{b}", "-o", "out.gif", "--config", "{frames}"], "not a readable TOML config"),
+    (["interpolate", "{a}", "{b}", "-o", "out.gif", "--config", "{frames}"], "is a folder, expected a TOML config"),
     (["extract", "{movie}", "-o", "out", "--config", "missing.toml"], "config file not found"),
     (["train", "{dataset}", "-o", "out", "--config", "{movie}"], "not a readable TOML config"),
 ])
