@@ -11,13 +11,15 @@ Writing a stage's folder (`stage_output`):
 - an output folder that is, holds or lies inside one of the stage's inputs (the movie, the frames folder,
   interpolate's images) is refused: clearing it could delete them;
 - the folder is locked (fcntl) while the stage runs: a second framegen on the same folder refuses;
-- `--overwrite` only ever removes what framegen wrote: `.framegen-written` lists what a finished run of the
-  stage wrote there (and what `filter` added beside the frames); a folder that holds anything else (the
-  user's files or subfolders, or a folder from an older framegen) is refused, with --overwrite too;
+- `--overwrite` only ever removes what framegen wrote, at every depth: `.framegen-written` lists every file
+  and subfolder a finished run of the stage wrote there (and what `filter` added beside the frames; a stage
+  writing into subfolders adds to it as it writes); a folder that holds anything else (the user's files, at
+  any depth, or a folder from an older framegen) is refused by name, with --overwrite too;
+- framegen's own files there (marker, lock, list) are never written through a planted link;
 - a folder that holds an earlier run's output is refused unless --overwrite;
 - a `.framegen-partial` marker lives in the folder until the stage has written its manifest, so a run that
-  was killed is recognised and simply redone by the next run, with no --overwrite needed (all it holds
-  was written by that run: the folder held nothing else when it started);
+  was killed is recognised and simply redone by the next run, with no --overwrite needed (what lies at its
+  top was written by that run: the folder held nothing else when it started; below, what it listed);
 - a stage that fails before writing anything removes the folder it created.
 """
 
