@@ -337,14 +337,17 @@ def release(fifo: Path) -> None:
 def test_a_fifo_is_refused_at_once_everywhere(cli, frames, pair, tmp_path, fifo_watchdog):
     make_dataset(tmp_path / "ds")
     commands = {
+        "frames/000002.png": ["filter", "frames"],
+        "frames/filter_scores.csv": ["build-dataset", "frames", "-o", "windows"],
         "a.png": ["interpolate", "a.png", "b.png", "--engine", "blend", "-o", "out.gif"],
         "clip.mp4": ["interpolate", "clip.mp4", "--engine", "blend", "-o", "out.mp4"],
-        "frames/000002.png": ["filter", "frames"],
         "frames/000003.png": ["export-gif", "frames", "-o", "out.gif"],
         "ds/val.npy": ["evaluate", "ds", "--engine", "blend", "-o", "report.json"],
         "config.toml": ["export-gif", "frames", "-o", "out.gif", "--config", "config.toml"],
     }
     for name, command in commands.items():
+        if command[0] == "build-dataset":
+            assert cli("-q", "filter", "frames")[0] == 0
         original = (tmp_path / name).read_bytes() if (tmp_path / name).exists() else None
         fifo = fifo_watchdog(tmp_path / name)
         started = time.monotonic()

@@ -203,6 +203,7 @@ def check_upstream(manifest: Manifest, folder: Path) -> Path:
     path = (Path(folder) / manifest.upstream.path).resolve()
     if not path.exists():
         raise InputError(f"{folder}: upstream manifest {manifest.upstream.path} is missing")
+    check_regular_file(path, "a JSON manifest")
     if sha256_file(path) != manifest.upstream.sha256:
         raise InputError(
             f"{folder}: upstream manifest {manifest.upstream.path} changed since this stage ran "
