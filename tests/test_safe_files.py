@@ -142,6 +142,14 @@ def test_train_overwrite_checks_the_command_before_it_removes_the_old_run(cli, f
     assert snapshot(finished_run) == before
 
 
+def test_extract_overwrite_refuses_a_range_without_frames_before_it_removes_the_old_frames(cli, frames):
+    before = snapshot(frames)
+    code, _, err = cli("-q", "extract", "movie.mp4", "-o", "frames", "--overwrite", "--start", "0.1", "--end", "0.11")
+    assert code == 2, err
+    one_error_line(err, "no frames between --start and --end")
+    assert snapshot(frames) == before
+
+
 # ---------------------------------------------------------------------------------------------- single files
 
 
