@@ -150,6 +150,19 @@ def test_extract_overwrite_refuses_a_range_without_frames_before_it_removes_the_
     assert snapshot(frames) == before
 
 
+def test_synth_overwrite_refuses_a_dataset_the_disk_cannot_hold_before_it_removes_the_old_one(cli, tmp_path,
+                                                                                           monkeypatch):
+    assert cli("-q", "synth", "-o", "ds", "--windows", "2", "--size", "32", "--workers", "1")[0] == 0
+    before = snapshot(tmp_path / "ds")
+    held = sum(len(data) for data in before.values())
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1_000_000))  # 1 MB left
+    code, _, err = cli("-q", "synth", "-o", "ds", "--windows", "100", "--size", "64", "--overwrite")
+    assert code == 3, err
+    one_error_line(err, "the dataset needs")
+    assert snapshot(tmp_path / "ds") == before and held < 1_000_000
+
+
 # ---------------------------------------------------------------------------------------------- single files
 
 

@@ -81,7 +81,7 @@ class DatasetWriter:
         self.arrays = {}  # np.memmap of each split file (its name, length and header size)
         self.files = {}
         self.finished = False
-        check_free_space(self.folder, sum(counts.values()) * int(np.prod(self.shape)))
+        check_free_space(self.folder, dataset_bytes(counts, *self.shape[:3]))
         try:
             for split, count in counts.items():
                 path = self.folder / f"{split}.npy"
@@ -148,10 +148,25 @@ def write_row(file: BinaryIO, array: np.memmap, row: int, window: np.ndarray) ->
     file.write(np.ascontiguousarray(window).data)
 
 
-def check_free_space(folder: Path, needed: int) -> None:
-    """InputError (exit 3) naming `folder` unless its disk has `needed` bytes free, checked before any
-    reservation: asking for more than the disk holds must not fill it first."""
-    free = shutil.disk_usage(folder).free
+def dataset_bytes(counts: dict[str, int], window_length: int, height: int, width: int) -> int:
+    """The size of the split files of a dataset of `counts` windows of that shape (less their small headers)."""
+    return sum(counts.values()) * window_length * height * width * 3
+
+
+def check_room_for_dataset(folder: Path, needed: int) -> None:
+    """check_free_space before --overwrite removes anything: the files `folder` holds now count as free."""
+    folder = Path(folder)
+    held = sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) \
+        if folder.is_dir() else 0
+    check_free_space(folder, needed, held)
+
+
+def check_free_space(folder: Path, needed: int, replaced: int = 0) -> None:
+    """InputError (exit 3) naming `folder` unless its disk has `needed` bytes free (counting the `replaced`
+    bytes of the files the new ones replace), checked before any reservation: asking for more than the disk
+    holds must not fill it first."""
+    disk = next(p for p in (Path(folder), *Path(folder).absolute().parents) if p.exists())  # folder may be new
+    free = shutil.disk_usage(disk).free + replaced
     if needed > free:
         raise InputError(f"{folder}: the dataset needs {needed / 1e9:.2f} GB and its disk has {free / 1e9:.2f} GB "
                          "free; free some space, or ask for fewer or smaller windows")
