@@ -379,3 +379,12 @@ def test_a_fifo_is_refused_at_once_everywhere(cli, frames, pair, tmp_path, fifo_
         fifo.unlink()
         if original is not None:
             fifo.write_bytes(original)
+
+
+def test_a_run_listed_by_an_earlier_framegen_top_level_only_is_still_replaced_whole(cli, finished_run):
+    written = finished_run / ".framegen-written"
+    names = written.read_text().splitlines()
+    written.write_text("\n".join(name for name in names if "/" not in name) + "\n")
+    code, _, err = cli("-q", "train", "ds", "-o", "run", "--config", "train.toml", "--overwrite", "--max-steps", "1",
+                       *FAST)
+    assert code == 0, err

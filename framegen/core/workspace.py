@@ -106,13 +106,14 @@ def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False
         marker = folder / PARTIAL_NAME
         unfinished = bookkeeping_text(marker).strip() == stage
         existing = contents(folder)
-        ours = written_by(folder, stage) | ({p for p in existing if "/" not in p} if unfinished else set())
-        foreign = [p for p in existing if p not in ours and not TEMPORARY.fullmatch(Path(p).name)]
+        ours = written_here(folder, stage, existing, unfinished)
+        foreign = [p for p in existing if p not in ours]
         if resume:  # it writes into what the folder holds: no link in it may lead elsewhere
             for path in existing:
                 refuse_link(folder / path)
         if foreign and not resume:
-            shown = ", ".join(outermost(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            named = outermost(foreign)
+            shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
             raise UsageError(f"{folder}: holds {shown}, which framegen did not write as `{stage}` output; "
                              "--overwrite only replaces what framegen wrote: move it away, or choose another "
                              "output folder")
@@ -131,6 +132,20 @@ def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False
             raise
         record_written(folder, stage, [p for p in contents(folder) if p not in foreign])
         marker.unlink()
+
+
+def written_here(folder: Path, stage: str, existing: list[str], unfinished: bool) -> set[str]:
+    """Which of `existing` (paths in `folder`) framegen wrote as `stage` output: what `.framegen-written` lists,
+    the temporary files of its atomic writes, and in a folder a killed run left (`unfinished`) what lies at
+    its top. A finished list without subfolder paths (framegen listed only the top level before) covers
+    the subfolders it names whole."""
+    listed = written_by(folder, stage)
+    ours = listed | {p for p in existing if TEMPORARY.fullmatch(Path(p).name)}
+    if unfinished:
+        ours |= {p for p in existing if "/" not in p}
+    elif not any("/" in p for p in listed):
+        ours |= {p for p in existing if p.split("/")[0] in listed}
+    return ours
 
 
 def contents(folder: Path) -> list[str]:
