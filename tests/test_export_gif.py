@@ -72,10 +72,10 @@ def test_rgba_frames_keep_their_transparency(cli, tmp_path):
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(cli, frames_folder, tmp_path):
     write_png(frames_folder / "f99.png", np.zeros((10, 10, 3), np.uint8))  # a frame of another size
     out = tmp_path / "anim.gif"
-    out.write_bytes(b"previous animation")
+    out.write_bytes(b"GIF89a previous animation")
     code, _, err = cli("export-gif", frames_folder, "-o", out)
     assert code == 3 and "same size" in err
-    assert out.read_bytes() == b"previous animation"
+    assert out.read_bytes() == b"GIF89a previous animation"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

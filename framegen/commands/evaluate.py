@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -12,9 +13,9 @@ from framegen import console
 from framegen.commands import options
 from framegen.core import workspace
 from framegen.core.config import resolve_config
-from framegen.core.errors import UsageError
-from framegen.core.manifest import write_manifest
-from framegen.core.signals import sigterm_as_interrupt
+from framegen.core.errors import InputError, UsageError
+from framegen.core.manifest import is_manifest_of, write_manifest
+from framegen.core.media.animation import is_animation_file
 
 NAME = "evaluate"
 
@@ -69,6 +70,8 @@ def run(
     ratio_window: Optional[int] = options.RATIO_WINDOW,
     min_shot_frames: Optional[int] = options.MIN_SHOT_FRAMES,
     hold_threshold: Optional[float] = options.HOLD_THRESHOLD,
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing -o or --gif file that is not an earlier one of framegen's."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
 ) -> None:
     """Score engines on real in-betweens of a dataset's windows, or of a MOVIE's own frames.
@@ -107,19 +110,23 @@ def run(
         raise UsageError("--checkpoint is for the model and auto engines: add model to --engine")
     if movie is None:
         report_path = output if output is not None else Path(inputs[0]).parent / "evaluation.json"
-        evaluate_datasets(inputs, settings, report_path)
+        evaluate_datasets(inputs, settings, report_path, overwrite)
     else:
         report_path = output if output is not None else workspace.workspace() / f"{movie.stem}-evaluation.json"
-        evaluate_movie(movie, settings, report_path)
+        evaluate_movie(movie, settings, report_path, overwrite)
 
 
-def evaluate_datasets(folders: list[Path], settings, report_path: Path) -> None:
-    from framegen.core.stages.evaluate import evaluate, per_t_table, results_table
+def evaluate_datasets(folders: list[Path], settings, report_path: Path, overwrite: bool) -> None:
+    from framegen.core.stages.evaluate import EvaluationReport, evaluate, per_t_table, results_table
 
     movie_only = [flag for flag, used in (("--start", settings.start), ("--end", settings.end),
                                           ("--score-every", settings.score_every > 1)) if used]
     if movie_only:
         raise UsageError(f"{movie_only[0]} is for a movie (`framegen evaluate MOVIE`), not for datasets")
+    earlier_report = partial(is_manifest_of, schema=EvaluationReport.SCHEMA)
+    workspace.check_output_file(report_path, folders, overwrite, earlier_report, "evaluation.json")
+    if settings.gif is not None:
+        workspace.check_output_file(settings.gif, [*folders, report_path], overwrite, is_animation_file)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report = evaluate(folders, settings, report_path.parent)
     stdout = Console(highlight=False)
@@ -130,9 +137,17 @@ def evaluate_datasets(folders: list[Path], settings, report_path: Path) -> None:
     console.result(f"wrote {report_path}" + (f" and {settings.gif}" if settings.gif else ""))
 
 
-def evaluate_movie(movie: Path, settings, report_path: Path) -> None:
-    from framegen.core.stages.evaluate.movie import evaluate_movie as evaluate, movie_table, shots_table
+def evaluate_movie(movie: Path, settings, report_path: Path, overwrite: bool) -> None:
+    from framegen.core.stages.evaluate.movie import (
+        MovieEvaluationReport,
+        evaluate_movie as evaluate,
+        movie_table,
+        shots_table,
+    )
+    from framegen.core.stages.interpolate import input_kind
 
+    if input_kind(movie) == "image":
+        raise InputError(f"{movie}: a still image; evaluate takes dataset folders or one movie")
     dataset_only = [flag for flag, used in (("--gif", settings.gif), ("--max-windows", settings.max_windows),
                                             ("--split", settings.split != "val")) if used]
     if dataset_only:
@@ -140,9 +155,10 @@ def evaluate_movie(movie: Path, settings, report_path: Path) -> None:
     if settings.filter.detector != "content":
         raise UsageError(f"--detector {settings.filter.detector} is for `framegen filter` only; a movie is "
                          "evaluated with the content detector, which finds a cut to the frame")
+    earlier_report = partial(is_manifest_of, schema=MovieEvaluationReport.SCHEMA)
+    workspace.check_output_file(report_path, [movie], overwrite, earlier_report, "evaluation.json")
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    with sigterm_as_interrupt():
-        report = evaluate(movie, settings)
+    report = evaluate(movie, settings)
     stdout = Console(highlight=False)
     stdout.print(movie_table(report))
     stdout.print(shots_table(report))

@@ -34,6 +34,8 @@ def run(
     ),
     width: Optional[int] = typer.Option(None, "--width", help="Scale to this width, aspect kept. \\[default: as is]"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing -o file that is not an earlier animation of framegen's."),
 ) -> None:
     """Turn frames into an animation: GIF (a palette per frame, ffmpeg palettegen/paletteuse), WebP, APNG
     or MP4, by the suffix of -o.
@@ -53,5 +55,5 @@ def run(
     if output is None:  # in the workspace: beside its frames folder, the default input
         output = workspace.workspace() / "animation.gif"
         output.parent.mkdir(parents=True, exist_ok=True)
-    count, rate = export_frames(frames, output, settings)
+    count, rate = export_frames(frames, output, settings, overwrite)
     console.result(f"wrote {output}: {count} frames at {rate:g} fps")

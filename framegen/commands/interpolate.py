@@ -13,7 +13,6 @@ from framegen.commands import options
 from framegen.core import workspace
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
-from framegen.core.signals import sigterm_as_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ def run(
         None, "--adapt-steps", help="Movie, --adapt: optimiser steps per shot. \\[default: 10]"
     ),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --frames-dir folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing -o file that framegen did not write, or a non-empty --frames-dir folder."),
 ) -> None:
     """Interpolate between two images A B into an animation, or raise the frame rate of a MOVIE.
 
@@ -106,21 +105,16 @@ def run(
     comes from the suffix of -o.
     """
     from framegen.core.engines import get_engine
-    from framegen.core.scenes import FilterConfig
-    from framegen.core.stages.interpolate import InterpolateConfig, input_mode, interpolate_pair, interpolate_video
+    from framegen.core.stages.interpolate import input_mode, interpolate_pair, interpolate_video
 
-    settings = resolve_config(
-        InterpolateConfig,
-        dict(engine=engine, checkpoint=checkpoint, device=device, frames=frames, times=parse_times(times), fps=fps,
-             factor=factor, start=start, end=end, loop=loop, pingpong=pingpong, ensemble=ensemble, adapt=adapt),
-        config,
+    settings = interpolate_settings(
+        config, detector_flags=options.detector_flags(detector, cut_threshold, cut_ratio, ratio_window,
+                                                      min_shot_frames, hold_threshold),
+        flags=dict(engine=engine, checkpoint=checkpoint, device=device, frames=frames, times=parse_times(times),
+                   fps=fps, factor=factor, start=start, end=end, loop=loop, pingpong=pingpong, ensemble=ensemble,
+                   adapt=adapt),
+        adapt_steps=adapt_steps,
     )
-    adaptation = resolve_config(type(settings.adaptation), dict(steps=adapt_steps), base=settings.adaptation.model_dump(),
-                                flag_names={"steps": "--adapt-steps"})
-    flags = options.detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames,
-                                          hold_threshold)
-    detection = resolve_config(FilterConfig, flags, base=settings.filter.model_dump())  # flags over the file
-    settings = settings.model_copy(update={"filter": detection, "adaptation": adaptation})
     video = input_mode(inputs) == "video"
     if output is None:
         output = workspace.workspace() / ("interpolated.mp4" if video else "interpolated.gif")
@@ -132,14 +126,9 @@ def run(
     interpolator = get_engine(settings.engine, settings.checkpoint, settings.device)
     log.debug(f"engine: {interpolator.name}")
     if settings.ensemble:
-        from framegen.core.engines.model import ModelEngine  # torch: only when asked for
-
-        if not isinstance(interpolator, ModelEngine):
-            raise UsageError(f"--ensemble is for the model engine, not {interpolator.name}")
-        interpolator.ensemble = True
+        use_ensemble(interpolator)
     if video:
-        with sigterm_as_interrupt():
-            result = interpolate_video(inputs[0], output, interpolator, settings)
+        result = interpolate_video(inputs[0], output, interpolator, settings, overwrite)
         console.result(
             f"wrote {output}: {result.output_frames} frames at {float(result.output_fps):g} fps from "
             f"{result.input_frames} at {float(result.input_fps):g} fps ({interpolator.name} engine; "
@@ -148,14 +137,35 @@ def run(
         if result.adaptation:
             console.result(adaptation_summary(result.adaptation))
         return
-    with sigterm_as_interrupt():
-        pair = interpolate_pair(inputs[0], inputs[1], output, interpolator, settings, frames_dir, overwrite)
+    pair = interpolate_pair(inputs[0], inputs[1], output, interpolator, settings, frames_dir, overwrite)
     console.result(
         f"wrote {output}: {pair.frames} frames of {pair.width}x{pair.height} "
         f"{'RGBA' if pair.channels == 4 else 'RGB'} ({interpolator.name} engine)"
     )
     if frames_dir is not None:
         console.result(f"wrote {pair.frames} PNG frames to {frames_dir}")
+
+
+def interpolate_settings(config: Path | None, flags: dict, detector_flags: dict, adapt_steps: int | None):
+    """InterpolateConfig from the flags over the --config file, its [filter] and [adaptation] tables too."""
+    from framegen.core.scenes import FilterConfig
+    from framegen.core.stages.interpolate import InterpolateConfig
+    from framegen.core.training.adapt import AdaptConfig
+
+    settings = resolve_config(InterpolateConfig, flags, config)
+    detection = resolve_config(FilterConfig, detector_flags, base=settings.filter.model_dump())  # flags over file
+    adaptation = resolve_config(AdaptConfig, dict(steps=adapt_steps), base=settings.adaptation.model_dump(),
+                                flag_names={"steps": "--adapt-steps"})
+    return settings.model_copy(update={"filter": detection, "adaptation": adaptation})
+
+
+def use_ensemble(engine) -> None:
+    """--ensemble: the model engine averages three passes per frame; any other engine is a usage error."""
+    from framegen.core.engines.model import ModelEngine  # torch: only when asked for
+
+    if not isinstance(engine, ModelEngine):
+        raise UsageError(f"--ensemble is for the model engine, not {engine.name}")
+    engine.ensemble = True
 
 
 def parse_times(text: str | None) -> list[float] | None:

@@ -71,7 +71,7 @@ def run(
     workers: Optional[int] = typer.Option(
         None, "--workers", help="Data-loading processes (default: 0 on CPU, up to 8 on CUDA)."),
     export: bool = typer.Option(False, "--export", help="Only export the run's best checkpoint for inference."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder (with --export: any files where the export goes)."),
 ) -> None:
     """Train a frame interpolation model; write checkpoints, metrics, sample GIFs and exported weights.
 
@@ -99,7 +99,7 @@ def run(
     run_folder = output if output is not None else default_folder("run")
     if export:
         with folder_lock(input_folder(run_folder, "run")):
-            exported, state = export_run(run_folder)
+            exported, state = export_run(run_folder, overwrite)
         console.result(f"exported step {state['step']} of {run_folder} to {exported}")
         return
     flags = dict(

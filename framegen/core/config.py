@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from framegen.core.errors import InputError, UsageError, first_validation_error
+from framegen.core.files import check_regular_file
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -47,12 +48,15 @@ def resolve_config(
 
 def read_config_file(config_file: Path) -> dict[str, Any]:
     """The settings of a `--config` TOML file; a missing or unreadable one is an InputError."""
+    if not Path(config_file).exists():
+        raise InputError(f"{config_file}: config file not found")
+    check_regular_file(config_file, "a TOML config file")
     try:
         return tomllib.loads(Path(config_file).read_text())
-    except FileNotFoundError:
-        raise InputError(f"{config_file}: config file not found") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise InputError(f"{config_file}: not a readable TOML config ({e})") from None
+    except RecursionError:
+        raise InputError(f"{config_file}: not a framegen config (nested too deeply to read)") from None
 
 
 def validate_section(cls: type[C], values: dict[str, Any], what: str) -> C:

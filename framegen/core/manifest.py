@@ -26,8 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from framegen import __version__
 from framegen.core.errors import InputError, first_validation_error
+from framegen.core.files import check_regular_file
 
 MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 256 << 20  # far above any manifest framegen writes
 WRITTEN_BY = {"framegen/frames": "extract", "framegen/filter": "filter", "framegen/dataset": "build-dataset"}
 
 
@@ -133,6 +135,17 @@ def manifest_path(path: Path, name: str = MANIFEST_NAME) -> Path:
     return path / name if path.is_dir() else path
 
 
+def is_manifest_of(path: Path, schema: str) -> bool:
+    """Whether the regular file `path` is a framegen JSON file of `schema` (an earlier output of that kind)."""
+    try:
+        if Path(path).stat().st_size > MAX_MANIFEST_BYTES:
+            return False
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("schema") == schema
+
+
 def check_schema(file: Path, data: Any, schema: str, version: int, kind: str = "file", advice: str = "") -> None:
     """One InputError line unless the JSON `data` read from `file` is of `schema` at `version`."""
     if not isinstance(data, dict):
@@ -151,10 +164,13 @@ def read_manifest(cls: type[M], path: Path, name: str = MANIFEST_NAME) -> M:
         stage = WRITTEN_BY.get(cls.SCHEMA)
         run_first = f"run `framegen {stage}` first" if stage else "run the previous stage first"
         raise InputError(f"{file}: no {cls.SCHEMA} manifest here ({run_first})")
+    check_regular_file(file, "a JSON manifest")
     try:
         data = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{file}: not a readable JSON manifest ({e})") from None
+    except RecursionError:
+        raise InputError(f"{file}: not a framegen manifest (nested too deeply to read)") from None
     check_schema(file, data, cls.SCHEMA, cls.SCHEMA_VERSION, "manifest", "; rerun the stage that wrote it "
                  "with this framegen, or use the framegen version that wrote it")
     try:
@@ -187,6 +203,7 @@ def check_upstream(manifest: Manifest, folder: Path) -> Path:
     path = (Path(folder) / manifest.upstream.path).resolve()
     if not path.exists():
         raise InputError(f"{folder}: upstream manifest {manifest.upstream.path} is missing")
+    check_regular_file(path, "a JSON manifest")
     if sha256_file(path) != manifest.upstream.sha256:
         raise InputError(
             f"{folder}: upstream manifest {manifest.upstream.path} changed since this stage ran "

@@ -11,13 +11,15 @@ Writing a stage's folder (`stage_output`):
 - an output folder that is, holds or lies inside one of the stage's inputs (the movie, the frames folder,
   interpolate's images) is refused: clearing it could delete them;
 - the folder is locked (fcntl) while the stage runs: a second framegen on the same folder refuses;
-- `--overwrite` only ever removes what framegen wrote: `.framegen-written` lists what a finished run of the
-  stage wrote there (and what `filter` added beside the frames); a folder that holds anything else (the
-  user's files or subfolders, or a folder from an older framegen) is refused, with --overwrite too;
+- `--overwrite` only ever removes what framegen wrote, at every depth: `.framegen-written` lists every file
+  and subfolder a finished run of the stage wrote there (and what `filter` added beside the frames; a stage
+  writing into subfolders adds to it as it writes); a folder that holds anything else (the user's files, at
+  any depth, or a folder from an older framegen) is refused by name, with --overwrite too;
+- framegen's own files there (marker, lock, list) are never written through a planted link;
 - a folder that holds an earlier run's output is refused unless --overwrite;
 - a `.framegen-partial` marker lives in the folder until the stage has written its manifest, so a run that
-  was killed is recognised and simply redone by the next run, with no --overwrite needed (all it holds
-  was written by that run: the folder held nothing else when it started);
+  was killed is recognised and simply redone by the next run, with no --overwrite needed (what lies at its
+  top was written by that run: the folder held nothing else when it started; below, what it listed);
 - a stage that fails before writing anything removes the folder it created.
 """
 
@@ -25,18 +27,21 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from framegen.core.errors import InputError, UsageError
+from framegen.core.files import open_no_link, refuse_link
 from framegen.core.manifest import atomic_write_bytes, reported_as
 
 LOCK_NAME = ".framegen.lock"
 PARTIAL_NAME = ".framegen-partial"
 WRITTEN_NAME = ".framegen-written"  # the stage's name, then one name a line: what it wrote into the folder
 BOOKKEEPING = (LOCK_NAME, PARTIAL_NAME, WRITTEN_NAME)
+TEMPORARY = re.compile(r"\..+\.tmp")  # a temporary file of framegen's atomic writes that a kill left behind
 
 STAGE_FOLDERS = {"frames": "frames", "dataset": "dataset", "run": "run"}
 WRITTEN_BY = {"frames": "extract", "dataset": "build-dataset", "run": "train"}  # the stage that makes each
@@ -71,7 +76,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
         raise UsageError(f"{folder}: output path is a file, expected a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        lock_file = open(folder / LOCK_NAME, "a")
+        lock_file = open_no_link(folder / LOCK_NAME, "a")
     except OSError as e:
         raise InputError(f"{folder}: cannot write the output folder ({e.strerror})") from None
     with lock_file:
@@ -99,29 +104,72 @@ def stage_output(folder: Path, stage: str, overwrite: bool, resume: bool = False
     created = not folder.exists()
     with folder_lock(folder):
         marker = folder / PARTIAL_NAME
-        unfinished = marker.exists() and marker.read_text().strip() == stage
-        existing = [p for p in folder.iterdir() if p.name not in BOOKKEEPING]
-        ours = {p.name for p in existing} if unfinished else written_by(folder, stage)
-        foreign = sorted(p.name for p in existing if p.name not in ours)
+        unfinished = bookkeeping_text(marker).strip() == stage
+        existing = contents(folder)
+        ours = written_here(folder, stage, existing, unfinished)
+        foreign = [p for p in existing if p not in ours]
+        if resume:  # it writes into what the folder holds: no link in it may lead elsewhere
+            for path in existing:
+                refuse_link(folder / path)
         if foreign and not resume:
-            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            named = outermost(foreign)
+            shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
             raise UsageError(f"{folder}: holds {shown}, which framegen did not write as `{stage}` output; "
-                             "--overwrite only replaces what framegen wrote: choose another output folder")
+                             "--overwrite only replaces what framegen wrote: move it away, or choose another "
+                             "output folder")
         if existing and not (overwrite or unfinished or resume):
             raise UsageError(f"{folder}: output folder is not empty (use --overwrite to replace it)")
         with reported_as(folder):  # a full disk names the folder, not the hidden marker
-            marker.write_text(stage + "\n")
-        (folder / WRITTEN_NAME).unlink(missing_ok=True)
-        for path in [] if resume else existing:
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            atomic_write_bytes(marker, (stage + "\n").encode())
+            if not resume:
+                remove_written(folder, existing)
+                atomic_write_bytes(folder / WRITTEN_NAME, (stage + "\n").encode())  # a journal while it runs
         try:
             yield folder
         except BaseException:
             if created and {p.name for p in folder.iterdir()} <= set(BOOKKEEPING):
                 shutil.rmtree(folder)  # refused before writing anything: leave no trace
             raise
-        record_written(folder, stage, [p.name for p in folder.iterdir() if p.name not in (*BOOKKEEPING, *foreign)])
+        record_written(folder, stage, [p for p in contents(folder) if p not in foreign])
         marker.unlink()
+
+
+def written_here(folder: Path, stage: str, existing: list[str], unfinished: bool) -> set[str]:
+    """Which of `existing` (paths in `folder`) framegen wrote as `stage` output: what `.framegen-written` lists,
+    the temporary files of its atomic writes, and in a folder a killed run left (`unfinished`) what lies at
+    its top. A finished list without subfolder paths (framegen listed only the top level before) covers
+    the subfolders it names whole."""
+    listed = written_by(folder, stage)
+    ours = listed | {p for p in existing if TEMPORARY.fullmatch(Path(p).name)}
+    if unfinished:
+        ours |= {p for p in existing if "/" not in p}
+    elif not any("/" in p for p in listed):
+        ours |= {p for p in existing if p.split("/")[0] in listed}
+    return ours
+
+
+def contents(folder: Path) -> list[str]:
+    """Every file and folder under `folder` (not through links), as relative POSIX paths, parents first;
+    framegen's own bookkeeping files at the top are left out."""
+    found = []
+    for parent, folders, files in os.walk(folder):
+        relative = Path(parent).relative_to(folder)
+        names = sorted(folders + files) if parent != str(folder) else \
+            sorted(name for name in folders + files if name not in BOOKKEEPING)
+        found += [(relative / name).as_posix() for name in names]
+    return sorted(found)
+
+
+def outermost(paths: list[str]) -> list[str]:
+    """`paths` without those that lie inside another of them (a foreign folder names its whole content)."""
+    return [p for p in paths if not any(p.startswith(other + "/") for other in paths)]
+
+
+def remove_written(folder: Path, paths: list[str]) -> None:
+    """Remove `paths` (all of them framegen's), deepest first: files, links, then the emptied folders."""
+    for path in sorted(paths, reverse=True):
+        target = Path(folder) / path
+        target.rmdir() if target.is_dir() and not target.is_symlink() else target.unlink(missing_ok=True)
 
 
 def check_apart_from_inputs(folder: Path, inputs: Iterable[Path]) -> None:
@@ -135,33 +183,57 @@ def check_apart_from_inputs(folder: Path, inputs: Iterable[Path]) -> None:
                              "choose an output folder apart from the inputs")
 
 
+def bookkeeping_text(path: Path) -> str:
+    """The text of one of framegen's own files in a folder ("" when absent or unreadable); a link or a
+    non-file (a FIFO would block the read) planted under its name is refused."""
+    refuse_link(path)
+    if not path.exists():
+        return ""
+    if not path.is_file():
+        raise UsageError(f"{path}: is not a file, so framegen did not write it; remove it, or choose another "
+                         "output folder")
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def written_by(folder: Path, stage: str) -> set[str]:
     """Names in `folder` that a finished run of `stage` (and stages adding to its folder) recorded writing."""
-    try:
-        lines = (Path(folder) / WRITTEN_NAME).read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return set()
+    lines = bookkeeping_text(Path(folder) / WRITTEN_NAME).splitlines()
     return set(lines[1:]) if lines and lines[0] == stage else set()
 
 
-def record_written(folder: Path, stage: str, names: Iterable[str]) -> None:
-    """Add `names` to what framegen wrote into `folder` as the output of `stage` (see `stage_output`)."""
+def record_written(folder: Path, stage: str, paths: Iterable[str]) -> None:
+    """Add `paths` (relative to `folder`, POSIX) to what framegen wrote into `folder` as the output of `stage`
+    (see `stage_output`); a stage that writes into subfolders records each file as it writes it, so that a
+    rerun after a kill knows them from what a user put there."""
     folder = Path(folder)
     known = written_by(folder, stage)
-    text = "\n".join([stage, *sorted(known | set(names))]) + "\n"
+    text = "\n".join([stage, *sorted(known | set(paths))]) + "\n"
     with reported_as(folder):
         atomic_write_bytes(folder / WRITTEN_NAME, text.encode())
 
 
-def check_not_an_input(output: Path, inputs: Iterable[Path]) -> None:
-    """UsageError when `output` is a folder or the very file of one of `inputs` (also through a link)."""
+def check_output_file(output: Path, inputs: Iterable[Path], overwrite: bool = False,
+                      is_earlier_output: Callable[[Path], bool] = lambda path: False, example: str = "out.gif") -> None:
+    """UsageError unless the single file `output` may be written: never a folder, one of `inputs` or a file
+    inside an input folder (also through a link), with --overwrite too; an existing file only when
+    `is_earlier_output` says it is an earlier output of the same kind (a regular file), or with --overwrite."""
     output = Path(output)
     if output.is_dir():
-        raise UsageError(f"{output}: is a folder; give the animation file to write, e.g. {output / 'out.gif'}")
-    for source in inputs:
-        if output.exists() and Path(source).exists() and os.path.samefile(output, source):
+        raise UsageError(f"{output}: is a folder; give the file to write, e.g. {output / example}")
+    for source in map(Path, inputs):
+        if output.exists() and source.exists() and os.path.samefile(output, source):
             alias = "" if str(output) == str(source) else f" ({source})"
             raise UsageError(f"{output}: is one of the inputs{alias}; writing it would replace it, so choose "
                              "another output path with -o")
+        if source.is_dir() and output.resolve().is_relative_to(source.resolve()):
+            raise UsageError(f"{output}: lies inside the input folder {source}; writing it could replace one of "
+                             "its files, so choose an output path outside it with -o")
+    if (output.exists() or output.is_symlink()) and not overwrite and \
+            not (output.is_file() and is_earlier_output(output)):
+        raise UsageError(f"{output}: exists and is not framegen's earlier output of this kind; choose another "
+                         "path with -o, or add --overwrite to replace it")
 
 

@@ -25,13 +25,8 @@ from numpy.lib.format import open_memmap
 from pydantic import BaseModel, ConfigDict
 
 from framegen.core.errors import InputError, first_line
-from framegen.core.manifest import (
-    Manifest,
-    read_manifest,
-    reported_as,
-    resolve_inside,
-    write_manifest,
-)
+from framegen.core.files import check_regular_file
+from framegen.core.manifest import Manifest, read_manifest, reported_as, resolve_inside, write_manifest
 
 if TYPE_CHECKING:
     import torch
@@ -86,7 +81,7 @@ class DatasetWriter:
         self.arrays = {}  # np.memmap of each split file (its name, length and header size)
         self.files = {}
         self.finished = False
-        check_free_space(self.folder, sum(counts.values()) * int(np.prod(self.shape)))
+        check_free_space(self.folder, dataset_bytes(counts, *self.shape[:3]))
         try:
             for split, count in counts.items():
                 path = self.folder / f"{split}.npy"
@@ -153,10 +148,25 @@ def write_row(file: BinaryIO, array: np.memmap, row: int, window: np.ndarray) ->
     file.write(np.ascontiguousarray(window).data)
 
 
-def check_free_space(folder: Path, needed: int) -> None:
-    """InputError (exit 3) naming `folder` unless its disk has `needed` bytes free, checked before any
-    reservation: asking for more than the disk holds must not fill it first."""
-    free = shutil.disk_usage(folder).free
+def dataset_bytes(counts: dict[str, int], window_length: int, height: int, width: int) -> int:
+    """The size of the split files of a dataset of `counts` windows of that shape (less their small headers)."""
+    return sum(counts.values()) * window_length * height * width * 3
+
+
+def check_room_for_dataset(folder: Path, needed: int) -> None:
+    """check_free_space before --overwrite removes anything: the files `folder` holds now count as free."""
+    folder = Path(folder)
+    held = sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) \
+        if folder.is_dir() else 0
+    check_free_space(folder, needed, held)
+
+
+def check_free_space(folder: Path, needed: int, replaced: int = 0) -> None:
+    """InputError (exit 3) naming `folder` unless its disk has `needed` bytes free (counting the `replaced`
+    bytes of the files the new ones replace), checked before any reservation: asking for more than the disk
+    holds must not fill it first."""
+    disk = next(p for p in (Path(folder), *Path(folder).absolute().parents) if p.exists())  # folder may be new
+    free = shutil.disk_usage(disk).free + replaced
     if needed > free:
         raise InputError(f"{folder}: the dataset needs {needed / 1e9:.2f} GB and its disk has {free / 1e9:.2f} GB "
                          "free; free some space, or ask for fewer or smaller windows")
@@ -179,9 +189,12 @@ def open_split(folder: Path, split: str) -> tuple[DatasetManifest, np.ndarray]:
         raise InputError(f"{folder}: dataset has no {split!r} split")
     info = manifest.splits[split]
     path = resolve_inside(folder, info.file)
+    check_regular_file(path, "a dataset array (.npy)")
     try:
         array = np.load(path, mmap_mode="r")
-    except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
+    except EOFError:  # np.load's word for a file shorter than its header (0 bytes)
+        raise InputError(f"{path}: unreadable dataset array (empty or truncated file)") from None
+    except (OSError, ValueError) as e:
         raise InputError(f"{path}: unreadable dataset array ({first_line(e)})") from None
     expected = (len(info.windows), manifest.window_length, manifest.height, manifest.width, 3)
     if array.shape != expected or array.dtype != np.uint8:

@@ -10,17 +10,19 @@ from __future__ import annotations
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Annotated, Callable, Iterator, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from framegen.core.manifest import Manifest, read_manifest, resolve_inside
 from framegen.core.media.images import read_png_fast
 
 WORKERS = min(4, os.cpu_count() or 1)  # PNG encode/decode threads (OpenCV releases the GIL)
 AHEAD = 2 * WORKERS  # frames in flight between the pipe and the PNG files
+MAX_FRAME_RATE = 10000  # frames a second: above any camera's, so a larger one in a manifest is damage
 
 
 T = TypeVar("T")
@@ -35,8 +37,22 @@ class SourceInfo(BaseModel):
     width: int  # as stored in the file
     height: int
     rotation: int = 0  # degrees counter-clockwise the frames were turned to stand upright (phone videos)
-    fps: str  # rational, e.g. "24/1" or "24000/1001"
+    fps: FrameRate  # rational, e.g. "24/1" or "24000/1001"
     duration: float | None  # seconds, as the container announces it
+
+
+def check_frame_rate(value: str) -> str:
+    """A frame rate read from a manifest: a rational ("24/1", "24000/1001") above 0 and finite."""
+    try:
+        rate = Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"must be a frame rate such as '24/1' or '24000/1001', got {value!r}") from None
+    if not 0 < rate <= MAX_FRAME_RATE:
+        raise ValueError(f"must be above 0 and at most {MAX_FRAME_RATE} frames a second, got {value!r}")
+    return value
+
+
+FrameRate = Annotated[str, AfterValidator(check_frame_rate)]
 
 
 class FrameInfo(BaseModel):
@@ -54,7 +70,7 @@ class FramesManifest(Manifest):
     source: SourceInfo
     width: int  # of the written frames
     height: int
-    fps: str  # the movie's frame rate as a rational (frames keep their source index and timestamp)
+    fps: FrameRate  # the movie's frame rate as a rational (frames keep their source index and timestamp)
     frame_count: int
     frames: list[FrameInfo]
     warnings: list[str] = []

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from framegen.core.errors import InputError
+from framegen.core.files import check_regular_file
 from framegen.core.formats.frames import FramesManifest, read_frames_manifest
 from framegen.core.manifest import (
     MANIFEST_NAME,
@@ -63,6 +64,7 @@ def read_filter_manifest(folder: Path) -> tuple[FilterManifest, FramesManifest]:
 def read_moved(folder: Path, manifest: FilterManifest, frames: FramesManifest) -> dict[int, bool]:
     """From filter_scores.csv: source frame index -> whether the frame differs from the previous one."""
     path = resolve_inside(folder, manifest.scores_file)
+    check_regular_file(path, "the filter scores (CSV)")
     try:
         rows = list(csv.DictReader(path.read_text().splitlines()))
         moved = {int(row["source_index"]): row["moved"] == "1" for row in rows}

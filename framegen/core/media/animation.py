@@ -74,6 +74,19 @@ def animation_format(path: Path) -> str:
     return FORMATS[suffix]
 
 
+def is_animation_file(path: Path) -> bool:
+    """Whether the regular file `path` starts as an animation of the format its suffix names does (an earlier
+    output that may be replaced); False for an unknown suffix."""
+    kind = FORMATS.get(Path(path).suffix.lower())
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return {"gif": head[:6] in (b"GIF87a", b"GIF89a"), "webp": head[:4] == b"RIFF" and head[8:12] == b"WEBP",
+            "apng": head[:8] == b"\x89PNG\r\n\x1a\n", "mp4": head[4:8] == b"ftyp"}.get(kind, False)
+
+
 def pingpong(frames: Sequence[T]) -> list[T]:
     """Forwards then backwards without repeating the end frames: a b c d -> a b c d c b."""
     return list(frames) + list(frames[-2:0:-1])

@@ -20,6 +20,7 @@ from isal import isal_zlib
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from framegen.core.errors import InputError
+from framegen.core.files import check_regular_file
 from framegen.core.manifest import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,7 @@ def read_image(path: Path, keep_alpha: bool = True) -> np.ndarray:
 def open_image(path: Path) -> Image.Image:
     """The image file at `path`, opened (its header read, its pixels not yet decoded) and checked against
     MAX_PIXELS: every image reader calls this before it allocates anything."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, expected an image file")
+    check_regular_file(path, "an image file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -35,6 +35,7 @@ import ffmpeg
 import numpy as np
 
 from framegen.core.errors import ExternalToolError, InputError
+from framegen.core.files import check_regular_file
 from framegen.core.media.ffmpeg import ffmpeg_binary, file_arg, last_error_line
 from framegen.core.media.images import MAX_PIXELS, TOO_LARGE
 
@@ -83,10 +84,7 @@ class MovieInfo:
 def probe_movie(movie: Path) -> MovieInfo:
     """Check that `movie` is a readable file with a video stream; refuse anything else with one line."""
     movie = Path(movie)
-    if not movie.exists():
-        raise InputError(f"{movie}: no such file")
-    if movie.is_dir():
-        raise InputError(f"{movie}: is a folder, expected a movie file")
+    check_regular_file(movie, "a movie file")
     if movie.stat().st_size == 0:
         raise InputError(f"{movie}: empty file (0 bytes), not a movie")
     completed = subprocess.run(

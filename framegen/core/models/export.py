@@ -19,8 +19,10 @@ from safetensors import SafetensorError
 
 from framegen import __version__
 from framegen.core.errors import FramegenError, InputError, first_line, first_validation_error
-from framegen.core.manifest import atomic_write_bytes, check_schema
+from framegen.core.files import make_folder
+from framegen.core.manifest import atomic_write_bytes, check_schema, is_manifest_of
 from framegen.core.models.registry import build_generator, check_generator_size
+from framegen.core.workspace import check_output_file
 
 EXPORT_SCHEMA = "framegen/model"
 
@@ -82,7 +84,7 @@ def export_model(folder: Path, arch: str, config: dict, weights: dict[str, torch
     folder = Path(folder)
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in weights.items()}
     check_weight_values(tensors, f"{folder}: refusing to export")  # a diverged run
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     atomic_write_bytes(folder / "model.safetensors", safetensors.torch.save(tensors))
     info = ExportedModelInfo(arch=arch, config=config, metadata=metadata)
     atomic_write_bytes(folder / "model.json", info.model_dump_json(by_alias=True, indent=2).encode() + b"\n")
@@ -101,6 +103,15 @@ def check_weight_values(tensors: dict[str, torch.Tensor], label: str) -> None:
         if largest > WEIGHT_LIMIT:
             raise InputError(f"{label}: absurdly large weights ({name} reaches {largest:.3g}; trained networks "
                              f"stay far below {WEIGHT_LIMIT:.0e})")
+
+
+def check_export_target(folder: Path, overwrite: bool, inputs: list[Path]) -> None:
+    """Refuse (UsageError) to export into `folder` over files that are not an earlier export, unless
+    `overwrite` (see workspace.check_output_file), or over one of `inputs`."""
+    json_path = Path(folder) / "model.json"
+    earlier_export = is_manifest_of(json_path, EXPORT_SCHEMA)
+    for path in (json_path, json_path.with_suffix(".safetensors")):
+        check_output_file(path, inputs, overwrite, lambda _: earlier_export, path.name)
 
 
 def _export_paths(path: Path) -> tuple[Path, Path]:
@@ -123,6 +134,8 @@ def read_export_info(path: Path) -> ExportedModelInfo:
         data = json.loads(json_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{json_path}: not a readable model JSON ({e})") from None
+    except RecursionError:
+        raise InputError(f"{json_path}: not a framegen model JSON (nested too deeply to read)") from None
     check_schema(json_path, data, EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION)
     try:
         return ExportedModelInfo.model_validate(data)

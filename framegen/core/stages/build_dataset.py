@@ -23,7 +23,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from framegen.core.errors import InputError
-from framegen.core.formats.dataset import SPLITS, DatasetManifest, DatasetWriter, WindowInfo
+from framegen.core.formats.dataset import (
+    SPLITS,
+    DatasetManifest,
+    DatasetWriter,
+    WindowInfo,
+    check_room_for_dataset,
+    dataset_bytes,
+)
 from framegen.core.formats.frames import FramesManifest, iter_frames
 from framegen.core.formats.shots import FILTER_NAME, FilterManifest, read_filter_manifest, read_moved
 from framegen.core.manifest import (
@@ -73,6 +80,7 @@ def build_dataset(
     if config.val_fraction > 0 and counts["val"] == 0:
         log.warning("only one shot has windows, so the val split is empty")
     header = DatasetManifest.header(config.model_dump(), upstream_ref(output, frames_folder / FILTER_NAME))
+    check_room_for_dataset(output, dataset_bytes(counts, config.window_length, config.size, config.size))
     with stage_output(output, "build-dataset", overwrite, inputs=[frames_folder]):
         with DatasetWriter(output, counts, config.window_length, config.size, config.size) as writer:
             write_windows(writer, frames_folder, frames, windows, config.size)

@@ -2,7 +2,7 @@
 
 `export_frames` feeds `media.animation.write_animation` the PNG files of a folder, in name order, or the
 frames a frames manifest (`extract`) lists, in its order and at its frame rate. The output may not be one
-of its inputs (`check_not_an_input`)."""
+of its inputs nor lie in their folder, nor replace a file that is not an animation (`check_output_file`)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ from framegen.core.media.animation import (
     DEFAULT_FPS,
     animation_format,
     check_animation,
+    is_animation_file,
     pingpong,
     scaled_size,
     write_animation,
 )
 from framegen.core.media.images import read_image, with_channels
 from framegen.core.progress import progress
-from framegen.core.workspace import check_not_an_input
+from framegen.core.workspace import check_output_file
 
 
 def frame_files(source: Path) -> tuple[list[Path], Fraction | None]:
@@ -61,12 +62,12 @@ class ExportConfig(BaseModel):
 
 
 
-def export_frames(source: Path, output: Path, config: ExportConfig) -> tuple[int, float]:
+def export_frames(source: Path, output: Path, config: ExportConfig, overwrite: bool = False) -> tuple[int, float]:
     """Write the frames of `source` (see frame_files) as the animation `output`; (frames written, fps)."""
     animation_format(output)  # refuse an unknown format before reading anything
     files, known_fps = frame_files(source)
     manifest = Path(source).parent / MANIFEST_NAME if Path(source).is_file() else Path(source) / MANIFEST_NAME
-    check_not_an_input(output, [*files, manifest])
+    check_output_file(output, [*files, manifest, Path(files[0]).parent], overwrite, is_animation_file)
     rate = config.fps or (float(known_fps) if known_fps else DEFAULT_FPS)
     height, width, channels = read_image(files[0]).shape
     check_animation(output, *scaled_size(width, height, config.width), config.loop)  # before any work

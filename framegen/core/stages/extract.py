@@ -17,10 +17,12 @@ marker and no manifest, and the next run redoes the folder from scratch.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -79,43 +81,48 @@ def extract(movie: Path, folder: Path, config: ExtractConfig, overwrite: bool = 
         raise UsageError(f"--max-side {config.max_side} makes {width}x{height} frames; framegen needs at least "
                          f"{MIN_SIDE} px a side (give a larger --max-side, or 0)")
     reader = MovieReader(movie, info, config.max_side, config.start, config.end, config.every)
-    with stage_output(folder, "extract", overwrite, inputs=[movie]), ThreadPoolExecutor(WORKERS) as pool:
-        source_hash = pool.submit(sha256_file, movie)
-        with reader:
-            files = _write_frames(reader, folder, pool)
-        if not files and (config.start > 0 or config.end is not None):
+    with reader:
+        decoded = iter(reader)
+        first = next(decoded, None)  # before --overwrite removes anything: a range without frames is refused
+        if first is None and (config.start > 0 or config.end is not None):
             raise UsageError(f"{movie}: no frames between --start and --end")
-        reader.check_decoded()
-        fps = reader.frame_rate()
-        infos = [
-            FrameInfo(file=name, source_index=max(0, round(seconds * fps)), timestamp=float(seconds))
-            for name, seconds in zip(files, reader.timestamps())
-        ]
-        width, height = reader.size
-        manifest = FramesManifest(
-            **FramesManifest.header(config.model_dump()),
-            source=SourceInfo(
-                path=str(movie.resolve()), sha256=source_hash.result(), codec=info.codec,
-                width=info.width, height=info.height, rotation=info.rotation, fps=_rational(fps),
-                duration=info.duration,
-            ),
-            width=width,
-            height=height,
-            fps=_rational(fps),
-            frame_count=len(infos),
-            frames=infos,
-            warnings=reader.report_warnings(),
-        )
-        write_manifest(manifest, folder)
+        with stage_output(folder, "extract", overwrite, inputs=[movie]), ThreadPoolExecutor(WORKERS) as pool:
+            source_hash = pool.submit(sha256_file, movie)
+            frames = decoded if first is None else itertools.chain([first], decoded)
+            files = _write_frames(frames, reader.expected_frames(), folder, pool)
+            reader.check_decoded()
+            fps = reader.frame_rate()
+            infos = [
+                FrameInfo(file=name, source_index=max(0, round(seconds * fps)), timestamp=float(seconds))
+                for name, seconds in zip(files, reader.timestamps())
+            ]
+            width, height = reader.size
+            manifest = FramesManifest(
+                **FramesManifest.header(config.model_dump()),
+                source=SourceInfo(
+                    path=str(movie.resolve()), sha256=source_hash.result(), codec=info.codec,
+                    width=info.width, height=info.height, rotation=info.rotation, fps=_rational(fps),
+                    duration=info.duration,
+                ),
+                width=width,
+                height=height,
+                fps=_rational(fps),
+                frame_count=len(infos),
+                frames=infos,
+                warnings=reader.report_warnings(),
+            )
+            write_manifest(manifest, folder)
     return manifest
 
 
-def _write_frames(frames: MovieReader, folder: Path, pool: ThreadPoolExecutor) -> list[str]:
-    """Write every frame `frames` decodes as a PNG, a few in flight on `pool`; return the file names."""
+def _write_frames(frames: Iterator[np.ndarray], expected: int | None, folder: Path, pool: ThreadPoolExecutor
+                  ) -> list[str]:
+    """Write every frame of `frames` (about `expected` of them) as a PNG, a few in flight on `pool`; return
+    the file names."""
     files: list[str] = []
     pending: deque = deque()
     with progress(unit="frames") as bar:
-        task = bar.add_task("extract", total=frames.expected_frames())
+        task = bar.add_task("extract", total=expected)
         for frame in frames:
             name = f"{len(files):06d}.png"
             pending.append(pool.submit(_write_png, folder / name, frame))

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from framegen.core.engines import ENGINE_NAMES, Engine
 from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
-from framegen.core.media.animation import Audio, check_animation, pingpong_frames, write_animation
+from framegen.core.media.animation import Audio, check_animation, is_animation_file, pingpong_frames, write_animation
 from framegen.core.media.images import NotAnImageError, open_image, read_image, with_channels, write_png
 from framegen.core.media.movie import MovieReader, probe_movie
 from framegen.core.progress import progress
@@ -65,7 +65,7 @@ from framegen.core.training.adapt import (
     adaptation_memory,
     shot_pools,
 )
-from framegen.core.workspace import check_not_an_input, stage_output
+from framegen.core.workspace import check_output_file, stage_output
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def interpolate_pair(path_a: Path, path_b: Path, output: Path, engine: Engine, c
         raise UsageError("--factor is for a movie; for two images use --frames or --times")
     if config.start != 0.0 or config.end is not None:
         raise UsageError("--start and --end are for a movie, not for two images")
-    check_not_an_input(output, [path_a, path_b])
+    check_output_file(output, [path_a, path_b], overwrite, is_animation_file)
     if frames_dir is not None and Path(output).resolve().parent == Path(frames_dir).resolve():
         raise UsageError(f"{output}: inside --frames-dir {frames_dir}; write the animation beside that folder")
     sizes = [header_size(path) for path in (path_a, path_b)]  # before decoding: the checks come first
@@ -291,7 +291,8 @@ class VideoResult:
     adaptation: list[AdaptReport]  # one per shot with --adapt, else empty
 
 
-def interpolate_video(movie: Path, output: Path, engine: Engine, config: InterpolateConfig) -> VideoResult:
+def interpolate_video(movie: Path, output: Path, engine: Engine, config: InterpolateConfig,
+                      overwrite: bool = False) -> VideoResult:
     """Write `movie` at a higher frame rate to `output` (see the module docstring)."""
     if config.frames is not None or config.times is not None:
         raise UsageError("--frames and --times are for two images; for a movie use --factor or --fps")
@@ -300,7 +301,7 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
     if config.filter.detector != "content":  # vgg16 places a cut only to within its 8-frame window
         raise UsageError(f"--detector {config.filter.detector} is for `framegen filter` only; video mode needs "
                          "the content detector, which finds a cut to the frame")
-    check_not_an_input(output, [movie])
+    check_output_file(output, [movie], overwrite, is_animation_file)
     info = probe_movie(movie)
     kind = check_animation(output, info.display_width, info.height, config.loop)
     if config.fps is not None and info.fps:

@@ -29,6 +29,7 @@ import torch
 
 from framegen import __version__
 from framegen.core.errors import InputError, first_line
+from framegen.core.files import make_folder
 from framegen.core.manifest import atomic_output
 
 CHECKPOINT_FORMAT = "framegen/checkpoint"
@@ -139,7 +140,7 @@ class CheckpointSaver:
     def __init__(self, folder: Path, keep: int):
         self.folder = Path(folder)
         self.keep = keep
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder)
         for stale in self.folder.glob(".*.tmp"):  # a write that a kill -9 interrupted
             stale.unlink()
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from framegen.core.files import open_no_link, refuse_link
 from framegen.core.progress import line_progress, stderr as progress_console
 from framegen.core.training.validation import Validation
 
@@ -115,6 +116,7 @@ def append_metrics(path: Path, row: dict[str, Any]) -> None:
     step-0 validation) rewrites the file with the union of the columns; a missing value is left empty."""
     rows: list[dict[str, Any]] = []  # the rows written so far, when the file is rewritten
     columns, rewrite = list(row), True
+    refuse_link(path)  # a link planted in a run folder received from someone else
     if path.exists():
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
@@ -122,7 +124,7 @@ def append_metrics(path: Path, row: dict[str, Any]) -> None:
             rewrite = not set(columns) <= set(header)
             rows = list(reader) if rewrite else []
             columns = header + [c for c in columns if c not in header]
-    with open(path, "w" if rewrite else "a", newline="") as f:
+    with open_no_link(path, "w" if rewrite else "a") as f:
         writer = csv.DictWriter(f, fieldnames=columns, restval="")
         if rewrite:
             writer.writeheader()

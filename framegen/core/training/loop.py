@@ -48,7 +48,7 @@ import torch
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import Manifest, UpstreamRef, sha256_file, upstream_ref, write_manifest
 from framegen.core.media.convert import windows_to_float
-from framegen.core.models.export import ExportMetadata, export_model
+from framegen.core.models.export import ExportMetadata, check_export_target, export_model
 from framegen.core.signals import StopSignals
 from framegen.core.training.checkpoint import CheckpointSaver, load_checkpoint, restore_rng, rng_state
 from framegen.core.training.config import TrainConfig, learning_rate_factor
@@ -61,7 +61,7 @@ from framegen.core.training.models import TrainingModels
 from framegen.core.training.pairs import sample_pairs, step_generator
 from framegen.core.training.step import autocast_context, train_step
 from framegen.core.training.validation import NO_VALIDATION, Validation, Validator
-from framegen.core.workspace import stage_output
+from framegen.core.workspace import check_apart_from_inputs, record_written, stage_output
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +168,9 @@ def saved_config(run: Path) -> dict[str, Any]:
     return load_checkpoint(last, mmap=True)["config"]
 
 
-def export_run(run: Path) -> tuple[Path, dict[str, Any]]:
-    """Export the run's best checkpoint (the last one when none was validated) to RUN/export/.
+def export_run(run: Path, overwrite: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Export the run's best checkpoint (the last one when none was validated) to RUN/export/, over an earlier
+    export only, unless `overwrite`.
 
     Writes the EMA generator when EMA is on, with the held-out comparison with flow that validation
     measured for it. Returns (model.json path, the checkpoint's state).
@@ -178,6 +179,7 @@ def export_run(run: Path) -> tuple[Path, dict[str, Any]]:
     source = folder / "best.pt" if (folder / "best.pt").exists() else folder / "last.pt"
     if not source.exists():
         raise InputError(f"{run}: no checkpoint to export (run `framegen train` first)")
+    check_export_target(Path(run) / "export", overwrite, [source])
     state = load_checkpoint(source)
     config = state["config"]
     # .get: checkpoints written before validation compared with flow lack these
@@ -203,7 +205,9 @@ def save_training(session: Session, validation: Validation | None) -> None:
         **(validation.checkpoint_fields() if validation is not None else NO_VALIDATION),
         "rng": rng_state(), "world_size": session.dist.world_size, "datasets": session.dataset_shas,
     }
-    session.saver.save(checkpoint, state.step, is_best)
+    path = session.saver.save(checkpoint, state.step, is_best)
+    record_written(session.run, "train", [p.relative_to(session.run).as_posix() for p in
+                                          (path.parent, path, session.saver.last, session.saver.best)])
     session.saved = (state.step, time.monotonic())
 
 
@@ -292,22 +296,35 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
         if dist.is_main and not resume and not overwrite and last.exists():
             raise UsageError(f"{run}: holds the checkpoints of an earlier run: --resume continues it, "
                              "--overwrite starts over")
-        datasets = [Path(folder) for folder in config.datasets]
-        writing = stage_output(run, "train", overwrite, resume, inputs=datasets) if dist.is_main else \
+        inputs = run_inputs(config)
+        if dist.is_main:
+            check_apart_from_inputs(run, inputs)
+            if resume:  # a fresh run's folder holds nothing else (stage_output)
+                check_export_target(run / "export", overwrite, [])
+        # every refusal (data, crop, --init, arch, resume, memory) comes before --overwrite removes anything
+        amp = setup(config, dist.device)
+        data = open_data(config, dist)
+        models = TrainingModels(config, dist.device, data.frame_size)
+        dataset_shas = [sha256_file(path) for path in data.dataset_manifests]
+        state = resume_training(run, config, models, dist.world_size, dataset_shas) if resume else TrainState()
+        check_run_memory(config, data, dist)  # after the refusals of models and resume, before the first step
+        writing = stage_output(run, "train", overwrite, resume, inputs=inputs) if dist.is_main else \
             contextlib.nullcontext()
         with writing:
-            return _train(config, run, resume, dist)
+            return _train(config, run, resume, dist, amp, data, dataset_shas, models, state)
     finally:
         shutdown(dist)
 
 
-def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed) -> TrainResult:
-    amp = setup(config, dist.device)
-    data = open_data(config, dist)
-    models = TrainingModels(config, dist.device, data.frame_size)
-    dataset_shas = [sha256_file(path) for path in data.dataset_manifests]
-    state = resume_training(run, config, models, dist.world_size, dataset_shas) if resume else TrainState()
-    check_run_memory(config, data, dist)  # after the refusals of models and resume, before the first step
+def run_inputs(config: TrainConfig) -> list[Path]:
+    """What a run reads, which its folder must keep clear of: the datasets, and `init` when it is a folder or
+    file (a run folder or an export) rather than installed weights."""
+    init = [Path(config.init)] if config.init is not None and Path(config.init).exists() else []
+    return [Path(folder) for folder in config.datasets] + init
+
+
+def _train(config: TrainConfig, run: Path, resume: bool, dist: Distributed, amp, data: TrainingData,
+           dataset_shas: list[str], models: TrainingModels, state: TrainState) -> TrainResult:
     models.wrap_distributed(dist)
     total_steps = config.epochs * data.steps_per_epoch
     if config.max_steps is not None:
@@ -444,8 +461,9 @@ def validate_and_save(session: Session) -> None:
     if session.dist.is_main:
         models.generator.eval()
         validation = session.validator.validate(models.eval_model)
-        session.validator.write_samples(session.log.sample_path(state.step), models.eval_model,
-                                        session.config.sample_windows)
+        sample = session.log.sample_path(state.step)
+        session.validator.write_samples(sample, models.eval_model, session.config.sample_windows)
+        record_written(session.run, "train", [sample.parent.name, sample.relative_to(session.run).as_posix()])
         models.generator.train()
         save_training(session, validation)
     session.log.write_validation(state.step, state.epoch_progress(session.data.steps_per_epoch), validation)

@@ -18,6 +18,7 @@ import torch
 
 from framegen.core.engines import Engine, get_engine
 from framegen.core.engines.model import ModelEngine
+from framegen.core.files import make_folder
 from framegen.core.media.animation import write_animation
 from framegen.core.scoring import Scores, WindowSet, beats_flow, score_engine, spread
 
@@ -91,5 +92,5 @@ class Validator:
         if scale < 1:
             size = (round(sheet.shape[2] * scale), round(sheet.shape[1] * scale))
             sheet = np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in sheet])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         write_animation(path, list(sheet), fps=SAMPLE_FPS)

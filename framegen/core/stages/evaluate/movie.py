@@ -220,17 +220,22 @@ def movie_table(report: MovieEvaluationReport) -> Table:
         table.add_column(column, justify="left" if column == "engine" else "right")
     for result in report.results:
         o = result.overall
-        table.add_row(result.runs, f"{o.psnr:.2f}", f"{o.ssim:.4f}", f"{o.ms_ssim:.4f}",
+        table.add_row(folded(result.runs), f"{o.psnr:.2f}", f"{o.ssim:.4f}", f"{o.ms_ssim:.4f}",
                       f"{1000 * o.seconds_per_frame:.1f}", f"{result.adapt_seconds:.0f}" if result.adaptation else "")
     return table
 
 
 def shots_table(report: MovieEvaluationReport) -> Table:
     """PSNR per shot (rows) and engine (columns)."""
-    table = Table(title="PSNR (dB) per shot")
-    for column in ("shot", "frames", "drawings", "scored", *(r.runs for r in report.results)):
+    table = Table(title="PSNR (dB) per shot (its frames and drawings are in the report)")
+    for column in ("shot", "scored", *(folded(r.runs, 0) for r in report.results)):
         table.add_column(column, justify="right")
     for number, shot in report.shots.items():
         cells = [f"{r.shots[number].psnr:.2f}" if number in r.shots else "-" for r in report.results]
-        table.add_row(number, f"{shot.start}-{shot.end - 1}", str(shot.drawings), str(shot.scored), *cells)
+        table.add_row(number, str(shot.scored), *cells)
     return table
+
+
+def folded(label: str, width: int = 20) -> str:
+    """A row label longer than `width` on several lines, one `+variant` a line (tables stay in 80 columns)."""
+    return label.replace("+", "\n+") if len(label) > width else label

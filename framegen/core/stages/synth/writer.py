@@ -25,7 +25,14 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from framegen.core.errors import ExternalToolError
-from framegen.core.formats.dataset import DatasetManifest, DatasetWriter, WindowInfo, write_row
+from framegen.core.formats.dataset import (
+    DatasetManifest,
+    DatasetWriter,
+    WindowInfo,
+    check_room_for_dataset,
+    dataset_bytes,
+    write_row,
+)
 from framegen.core.manifest import MANIFEST_NAME, upstream_ref
 from framegen.core.progress import progress
 from framegen.core.stages.synth.scene import Scene, SynthConfig, scene_name
@@ -221,6 +228,7 @@ def write_synth_dataset(config: SynthConfig, folder: Path, overwrite: bool = Fal
     workers = min(config.workers or available_cores(), math.ceil(config.windows / CHUNK))
     parameters = config.model_dump(mode="json", exclude={"workers"})  # the output does not depend on it
     inputs = [config.textures] if config.textures is not None else []
+    check_room_for_dataset(folder, dataset_bytes(counts, config.length, config.size, config.size))
     with stage_output(folder, "synth", overwrite, inputs=inputs), \
             DatasetWriter(folder, counts, config.length, config.size, config.size) as writer:
         with progress(unit="windows") as bar:
