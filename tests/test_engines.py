@@ -4,6 +4,7 @@ and tiling, and `auto`'s safety rule."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -121,8 +122,7 @@ def test_engine_refuses_mismatched_pairs_and_bad_times():
         BlendEngine().interpolate(a, a, [1.0])
 
 
-def test_get_engine_names_and_options(tmp_path, monkeypatch):
-    monkeypatch.setattr(engines, "BUNDLED_WEIGHTS", tmp_path / "no-weights")
+def test_get_engine_names_and_options(tmp_path):
     assert get_engine("auto").name == "flow"
     with pytest.raises(UsageError, match="unknown engine"):
         get_engine("rife")
@@ -134,18 +134,21 @@ def test_get_engine_names_and_options(tmp_path, monkeypatch):
         get_engine("model", tmp_path / "missing")
 
 
-def test_auto_uses_the_model_only_when_it_beat_flow(tmp_path, monkeypatch):
-    monkeypatch.setattr(engines, "BUNDLED_WEIGHTS", tmp_path / "bundled")
-    export_tiny(tmp_path / "bundled", beats_flow=False)
-    assert get_engine("auto").name == "flow"
+def test_auto_uses_the_model_only_when_it_beat_flow(tmp_path):
+    worse = export_tiny(tmp_path / "worse", beats_flow=False).parent
+    assert get_engine("auto", worse).name == "flow"
+    assert get_engine("model", worse).name == "model"  # asked for by name: used even without the flag
     assert get_engine("auto", export_tiny(tmp_path / "good", beats_flow=True)).name == "model"
-    assert get_engine("model").name == "model"  # asked for by name: used even without the flag
-    export_tiny(tmp_path / "bundled", beats_flow=True)
-    assert get_engine("auto").name == "model"
 
 
-def test_auto_says_why_it_stays_on_flow(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(engines, "BUNDLED_WEIGHTS", tmp_path / "no-weights")
+def test_no_weights_ship_inside_the_package():
+    """Weights come from the user's install (`weights fetch`) or their training run, never framegen/weights."""
+    assert not hasattr(engines, "bundled_weights")
+    pyproject = (Path(engines.__file__).resolve().parents[3] / "pyproject.toml").read_text()
+    assert "weights/*" not in pyproject
+
+
+def test_auto_says_why_it_stays_on_flow(tmp_path, capsys):
     assert get_engine("auto", export_tiny(tmp_path / "never-compared", beats_flow=None)).name == "flow"
     why = capsys.readouterr().err.strip().splitlines()
     assert len(why) == 1 and "auto uses flow" in why[0] and "records no held-out comparison with flow" in why[0]
@@ -211,9 +214,7 @@ def auto_choice(capsys, checkpoint=None) -> tuple[str, str]:
     return (engine.info.arch if engine.name == "model" else engine.name), "".join(lines)
 
 
-def test_auto_prefers_a_qualifying_export_then_installed_rife3hd_then_rife4_then_flow(tmp_path, monkeypatch,
-                                                                                      capsys):
-    monkeypatch.setattr(engines, "BUNDLED_WEIGHTS", tmp_path / "no-weights")
+def test_auto_prefers_a_qualifying_export_then_installed_rife3hd_then_rife4_then_flow(tmp_path, capsys):
     assert auto_choice(capsys) == ("flow", "")  # nothing to pick or skip: the plain default, nothing said
     install_random_rife("rife4", "rife4", tmp_path)
     assert auto_choice(capsys)[0] == "rife4"

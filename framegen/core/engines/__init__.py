@@ -13,7 +13,7 @@ Names (ENGINE_NAMES, the one list): `blend` (cross-fade), `flow` (classical opti
 `minterpolate` (ffmpeg's motion-compensated filter, a classical baseline), `model` (an exported network:
 a trained export, a training run folder, or installed published weights by NAME, models/store.py), and
 `auto`, which prefers, in order:
-1. a trained export given as `checkpoint` (or bundled in framegen/weights/) whose metadata records that it
+1. a trained export given as `checkpoint` whose metadata records that it
    beat `flow` on held-out real windows (`beats_flow`, measured by core/scoring.py during training) and,
    when it was fine-tuned from published weights (`init`), that it beat those too (`beats_init`);
 2. installed RIFE weights: the ones given as `checkpoint` (`--checkpoint rife4`), else AUTO_WEIGHTS in
@@ -39,17 +39,10 @@ if TYPE_CHECKING:  # torch-free until a model engine is asked for: blend and flo
 
 ENGINE_NAMES = ("auto", "blend", "flow", "minterpolate", "model")
 CHECKPOINT_ENGINES = ("auto", "model")  # the engines that read --checkpoint
-BUNDLED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"  # framegen/weights/
 # Installed weights `auto` takes when no trained export qualifies, best first: rife3hd scores higher than
 # rife4 on held-out real footage and several times slower (docs/benchmarks.md has both, and the commands).
 # Quality first: the default is for the best in-betweens; `--engine model --checkpoint rife4` is the faster.
 AUTO_WEIGHTS = ("rife3hd", "rife4")
-
-
-def bundled_weights() -> Path | None:
-    """framegen/weights/ when it holds an exported model (model.json + model.safetensors)."""
-    folder = BUNDLED_WEIGHTS
-    return folder if (folder / "model.json").is_file() and (folder / "model.safetensors").is_file() else None
 
 
 def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "auto") -> Engine:
@@ -74,11 +67,11 @@ def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "a
     from framegen.core.engines.model import ModelEngine
     from framegen.core.models.store import resolve_export
 
-    source = resolve_export(checkpoint) if checkpoint is not None else bundled_weights()
+    source = resolve_export(checkpoint) if checkpoint is not None else None
     if name == "model":
         if source is None:
             raise UsageError("the model engine needs --checkpoint: an export folder, a training run folder or "
-                             "installed weights (`framegen weights list`); no weights are bundled in this install")
+                             "installed weights by NAME (`framegen weights list`)")
         return ModelEngine.load(source, device=device)
     return auto_engine(source, device)
 
