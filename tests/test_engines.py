@@ -329,3 +329,19 @@ def test_minterpolate_hands_out_its_frames_in_the_order_asked_keeping_only_those
     assert [round(float(frame[0, 0, 0]) * 255) for frame in picked] == [4, 1, 1, 5]
     with pytest.raises(EOFError):
         list(minterpolate._pick_frames(io.BytesIO(raw), (h, w), [7]))
+
+
+def test_auto_considers_the_workspace_training_run_as_it_considers_checkpoint(tmp_path, capsys):
+    run = Path("framegen-work", "run")  # the default workspace (each test runs in its own folder)
+    (run / "checkpoints").mkdir(parents=True)
+    assert auto_choice(capsys) == ("flow", "")  # a run still training, with no export yet, is left alone
+    scores = dict(validation={"psnr": 28.0}, flow_validation={"psnr": 27.0})
+    export_tiny(run / "export", beats_flow=False, **scores)
+    arch, why = auto_choice(capsys)
+    assert arch == "flow" and f"not the model in {run / 'export'}" in why
+    assert why.endswith(f"--engine model --checkpoint {run} uses it anyway)")
+    export_tiny(run / "export", beats_flow=True, **scores)
+    arch, why = auto_choice(capsys)
+    assert arch == "mipal" and why == f"auto uses the model in {run / 'export'}: it beat flow on held-out real windows"
+    install_random_rife("rife4", "rife4", tmp_path)
+    assert auto_choice(capsys, "rife4")[0] == "rife4"  # --checkpoint wins over the workspace

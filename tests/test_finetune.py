@@ -164,7 +164,7 @@ def test_when_training_never_improves_the_export_is_the_starting_weights(cli, da
     assert info.metadata.recipe["step"] == 0 and info.metadata.beats_init is False
     for name, tensor in start.state_dict().items():
         assert torch.equal(exported.state_dict()[name], tensor), name
-    assert "--engine auto does not use the exported model" in out
+    assert "--engine auto does not use this run" in out
 
 
 def test_resume_from_init_is_exact(cli, dataset, rife4_home, tmp_path):

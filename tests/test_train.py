@@ -314,23 +314,25 @@ def fade_arch(monkeypatch, tmp_path) -> Path:
 
 def test_a_model_that_beats_flow_on_held_out_windows_is_what_auto_picks(cli, fade_arch, tmp_path):
     dataset = make_fade_dataset(tmp_path / "fades", train=16)  # brightness fades: flow warps, a cross-fade is exact
-    code, out, err = cli("train", dataset, "-o", "run", "--config", fade_arch, "--max-steps", "24", *FAST)
+    run = tmp_path / "framegen-work" / "run"  # the default workspace's: interpolate considers it by itself
+    code, out, err = cli("train", dataset, "--config", fade_arch, "--max-steps", "24", *FAST)
     assert code == 0, err
-    assert "--engine auto uses the exported model" in out
-    metadata = json.loads((tmp_path / "run" / "export" / "model.json").read_text())["metadata"]
+    assert out.strip().splitlines()[-1] == ("--engine auto uses this run (the workspace's): "
+                                            "framegen interpolate A B -o out.gif")
+    metadata = json.loads((run / "export" / "model.json").read_text())["metadata"]
     assert metadata["beats_flow"] is True
     assert metadata["validation_windows"] == [{"dataset": str(dataset), "split": "val", "indices": [0, 1]}]
 
     # the numbers are the scorer's, on those windows: flow's and the exported model's
     held_out = [open_windows(dataset, "val", None)]
     flow = score_engine(get_engine("flow"), held_out).overall.large_gap
-    model = score_engine(get_engine("model", tmp_path / "run" / "export"), held_out).overall.large_gap
+    model = score_engine(get_engine("model", run / "export"), held_out).overall.large_gap
     assert metadata["flow_validation"] == pytest.approx(flow.metrics())
     assert metadata["validation"] == pytest.approx(model.metrics())
     untrained = score_engine(ModelEngine(LearnedFade(FadeConfig())), held_out).overall.large_gap
     assert untrained.psnr < flow.psnr < model.psnr  # training made the difference: untrained, it holds frame 0
 
-    with open(tmp_path / "run" / "metrics.csv") as f:
+    with open(run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [8, 16, 24] and rows[-1]["beats_flow"] == "1"
     assert len({r["flow_psnr"] for r in rows}) == 1  # flow's score does not change during a run
@@ -338,17 +340,18 @@ def test_a_model_that_beats_flow_on_held_out_windows_is_what_auto_picks(cli, fad
     fade = held_out[0].window(0)  # uint8 (T, H, W, 3)
     Image.fromarray(fade[0]).save(tmp_path / "a.png")
     Image.fromarray(fade[-1]).save(tmp_path / "b.png")
-    code, out, err = cli("interpolate", "a.png", "b.png", "--engine", "auto", "--checkpoint",
-                         tmp_path / "run" / "export", "-o", "out.gif")
+    code, out, err = cli("interpolate", "a.png", "b.png", "-o", "out.gif")
     assert code == 0, err
-    assert "(model engine)" in out and "auto uses flow" not in err
+    assert "(model engine)" in out
+    assert err.strip() == f"auto uses the model in {Path('framegen-work/run/export')}: it beat flow on held-out real windows"
 
 
 def test_a_model_that_lost_to_flow_leaves_auto_on_flow_and_says_why(cli, fade_arch, dataset, tmp_path):
     # moving squares: a cross-fade cannot follow them, flow can
     code, out, err = cli("train", dataset, "-o", "run", "--config", fade_arch, "--max-steps", "6", *FAST)
     assert code == 0, err
-    assert "--engine auto does not use the exported model: it scored" in out
+    assert "--engine auto does not use this run (it scored" in out
+    assert out.strip().endswith("to use it anyway: framegen interpolate A B --engine model --checkpoint run -o out.gif")
     metadata = json.loads((tmp_path / "run" / "export" / "model.json").read_text())["metadata"]
     assert metadata["beats_flow"] is False and metadata["validation"]["psnr"] < metadata["flow_validation"]["psnr"]
 

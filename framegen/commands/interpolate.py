@@ -53,7 +53,7 @@ def run(
     ),
     engine: Optional[str] = typer.Option(
         None, "--engine", help="auto, flow, model, blend or minterpolate. auto = a trained model given with "
-        "--checkpoint whose export records that it beat flow (and its starting weights, if fine-tuned), else "
+        "--checkpoint (else the workspace's training run, framegen-work/run) whose export records that it beat flow (and its starting weights, if fine-tuned), else "
         "installed RIFE weights (rife3hd, then rife4), else flow; one line on stderr says which and why. "
         "\\[default: auto]",
     ),

@@ -125,9 +125,17 @@ def run(
         console.result(f"cross-fade: {metrics_text(result.crossfade)}")
         if result.init_validation is not None:
             console.result(f"start ({config.init}): {metrics_text(result.init_validation)}")
-        why_not = why_not_trained(read_export_info(result.export).metadata)
-        console.result("--engine auto uses the exported model" if why_not is None else
-                       f"--engine auto does not use the exported model: {why_not}")
+    console.result(how_to_use(run_folder, why_not_trained(read_export_info(result.export).metadata)))
+
+
+def how_to_use(run: Path, why_not: str | None) -> str:
+    """train's last line: the command that interpolates with the run, and whether `auto` takes it."""
+    if why_not is not None:
+        return (f"--engine auto does not use this run ({why_not}); to use it anyway: "
+                f"framegen interpolate A B --engine model --checkpoint {run} -o out.gif")
+    if Path(run).resolve() == default_folder("run").resolve():
+        return "--engine auto uses this run (the workspace's): framegen interpolate A B -o out.gif"
+    return f"--engine auto uses this run when given: framegen interpolate A B --checkpoint {run} -o out.gif"
 
 
 def resolve_train_config(flags: dict, config_file: Path | None, base: dict | None, full_size: bool):

@@ -13,8 +13,9 @@ Names (ENGINE_NAMES, the one list): `blend` (cross-fade), `flow` (classical opti
 `minterpolate` (ffmpeg's motion-compensated filter, a classical baseline), `model` (an exported network:
 a trained export, a training run folder, or installed published weights by NAME, models/store.py), and
 `auto`, which prefers, in order:
-1. a trained export given as `checkpoint` whose metadata records that it
-   beat `flow` on held-out real windows (`beats_flow`, measured by core/scoring.py during training) and,
+1. a trained export given as `checkpoint` (without one: the default workspace's training run,
+   `framegen-work/run/export`, once it has exported) whose metadata records that it beat `flow` on
+   held-out real windows (`beats_flow`, measured by core/scoring.py during training) and,
    when it was fine-tuned from published weights (`init`), that it beat those too (`beats_init`);
 2. installed RIFE weights: the ones given as `checkpoint` (`--checkpoint rife4`), else AUTO_WEIGHTS in
    order (rife3hd before rife4, see docs/benchmarks.md);
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from framegen.core.engines.base import Engine
 from framegen.core.errors import UsageError
+from framegen.core.workspace import default_folder
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,24 @@ def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "a
             raise UsageError("the model engine needs --checkpoint: an export folder, a training run folder or "
                              "installed weights by NAME (`framegen weights list`)")
         return ModelEngine.load(source, device=device)
-    return auto_engine(source, device)
+    if source is not None:
+        return auto_engine(source, device, "--engine model uses it anyway")
+    run = workspace_run()
+    if run is None:
+        return auto_engine(None, device, "")
+    return auto_engine(resolve_export(run), device, f"--engine model --checkpoint {run} uses it anyway")
 
 
-def auto_engine(trained: Path | None, device: str) -> Engine:
-    """`auto` (see the module docstring): a qualifying trained export, else installed RIFE weights, else flow."""
+def workspace_run() -> Path | None:
+    """The default workspace's training run folder when it holds an export: `auto` considers it as it
+    considers a run given as --checkpoint (a run still training, with no export yet, is left alone)."""
+    run = default_folder("run")
+    return run if (run / "export" / "model.json").is_file() else None
+
+
+def auto_engine(trained: Path | None, device: str, anyway: str) -> Engine:
+    """`auto` (see the module docstring): a qualifying trained export, else installed RIFE weights, else flow.
+    `anyway`: how to use the trained export when `auto` skips it."""
     from framegen.core.engines.flow import FlowEngine
     from framegen.core.engines.model import ModelEngine
     from framegen.core.models.store import installed_weights
@@ -94,7 +109,7 @@ def auto_engine(trained: Path | None, device: str) -> Engine:
             log.info(f"auto uses the model in {trained}: it beat flow on held-out real windows"
                         + (" and beat its starting weights" if metadata.init else ""))
             return engine
-        skipped = f"not the model in {trained} ({why_not}; --engine model uses it anyway)"
+        skipped = f"not the model in {trained} ({why_not}; {anyway})"
     for name in AUTO_WEIGHTS:
         folder = installed_weights(name)
         if folder is not None:
