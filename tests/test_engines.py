@@ -4,6 +4,7 @@ and tiling, and `auto`'s safety rule."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import cv2
@@ -19,7 +20,7 @@ from framegen.core.engines.flow import FlowEngine
 from framegen.core.engines.model import ModelEngine, tile_starts
 from framegen.core.errors import InputError, UsageError
 from framegen.core.media import motion
-from framegen.core.models.export import ExportMetadata, export_model
+from framegen.core.models.export import ExportMetadata, HeldOutWindows, PairedGain, export_model
 from framegen.core.models.registry import build_generator
 
 TINY_MIPAL = {"width": 0.125, "refiner_depth": 3}
@@ -345,3 +346,25 @@ def test_auto_considers_the_workspace_training_run_as_it_considers_checkpoint(tm
     assert arch == "mipal" and why == f"auto uses the model in {run / 'export'}: it beat flow on held-out real windows"
     install_random_rife("rife4", "rife4", tmp_path)
     assert auto_choice(capsys, "rife4")[0] == "rife4"  # --checkpoint wins over the workspace
+
+
+def test_a_gain_inside_its_margin_is_a_tie_and_auto_keeps_the_simpler_engine(tmp_path, capsys):
+    scores = dict(validation={"psnr": 31.66}, flow_validation={"psnr": 31.64},
+                  validation_windows=[HeldOutWindows(dataset="d", split="val", indices=list(range(12)))])
+    noise = export_tiny(tmp_path / "noise", beats_flow=False, flow_gain=PairedGain(gain=0.02, margin=0.15, windows=12),
+                        **scores)
+    arch, why = auto_choice(capsys, noise)
+    assert arch == "flow" and "31.66 dB PSNR against flow's 31.64 dB on 12 held-out windows" in why
+    assert "a tie (a gain of 0.02 dB is inside the margin of 0.15 dB" in why
+    tuned = dict(beats_flow=True, init="rife4", init_validation={"psnr": 31.64}, **scores)
+    arch, why = auto_choice(capsys, export_tiny(tmp_path / "tuned", beats_init=False,
+                                                init_gain=PairedGain(gain=0.02, margin=None, windows=1), **tuned))
+    assert arch == "flow" and "a tie (one window cannot tell a gain from noise)" in why
+
+
+def test_exports_written_before_the_gains_were_recorded_still_load(tmp_path):
+    old = export_tiny(tmp_path / "old", beats_flow=True, validation={"psnr": 28.0}, flow_validation={"psnr": 27.0})
+    metadata = json.loads(old.read_text())
+    del metadata["metadata"]["flow_gain"], metadata["metadata"]["init_gain"]
+    old.write_text(json.dumps(metadata))
+    assert get_engine("auto", old.parent).name == "model"

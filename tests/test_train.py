@@ -313,7 +313,8 @@ def fade_arch(monkeypatch, tmp_path) -> Path:
 
 
 def test_a_model_that_beats_flow_on_held_out_windows_is_what_auto_picks(cli, fade_arch, tmp_path):
-    dataset = make_fade_dataset(tmp_path / "fades", train=16)  # brightness fades: flow warps, a cross-fade is exact
+    # brightness fades: flow warps, a cross-fade is exact; 6 held-out windows, so the gain's spread is measured
+    dataset = make_fade_dataset(tmp_path / "fades", train=16, val=6)
     run = tmp_path / "framegen-work" / "run"  # the default workspace's: interpolate considers it by itself
     code, out, err = cli("train", dataset, "--config", fade_arch, "--max-steps", "24", *FAST)
     assert code == 0, err
@@ -321,7 +322,7 @@ def test_a_model_that_beats_flow_on_held_out_windows_is_what_auto_picks(cli, fad
                                             "framegen interpolate A B -o out.gif")
     metadata = json.loads((run / "export" / "model.json").read_text())["metadata"]
     assert metadata["beats_flow"] is True
-    assert metadata["validation_windows"] == [{"dataset": str(dataset), "split": "val", "indices": [0, 1]}]
+    assert metadata["validation_windows"] == [{"dataset": str(dataset), "split": "val", "indices": list(range(6))}]
 
     # the numbers are the scorer's, on those windows: flow's and the exported model's
     held_out = [open_windows(dataset, "val", None)]
@@ -329,6 +330,9 @@ def test_a_model_that_beats_flow_on_held_out_windows_is_what_auto_picks(cli, fad
     model = score_engine(get_engine("model", run / "export"), held_out).overall.large_gap
     assert metadata["flow_validation"] == pytest.approx(flow.metrics())
     assert metadata["validation"] == pytest.approx(model.metrics())
+    gain = metadata["flow_gain"]  # window by window, what decided beats_flow
+    assert gain["windows"] == 6 and gain["gain"] == pytest.approx(model.psnr - flow.psnr, abs=1e-4)
+    assert gain["gain"] > gain["margin"] > 0
     untrained = score_engine(ModelEngine(LearnedFade(FadeConfig())), held_out).overall.large_gap
     assert untrained.psnr < flow.psnr < model.psnr  # training made the difference: untrained, it holds frame 0
 

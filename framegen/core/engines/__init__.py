@@ -15,8 +15,9 @@ a trained export, a training run folder, or installed published weights by NAME,
 `auto`, which prefers, in order:
 1. a trained export given as `checkpoint` (without one: the default workspace's training run,
    `framegen-work/run/export`, once it has exported) whose metadata records that it beat `flow` on
-   held-out real windows (`beats_flow`, measured by core/scoring.py during training) and,
-   when it was fine-tuned from published weights (`init`), that it beat those too (`beats_init`);
+   held-out real windows (`beats_flow`, measured by core/scoring.py during training: a gain the spread
+   across windows supports; a gain inside its margin is a tie, which keeps the simpler engine) and, when
+   it was fine-tuned from published weights (`init`), that it beat those too (`beats_init`);
 2. installed RIFE weights: the ones given as `checkpoint` (`--checkpoint rife4`), else AUTO_WEIGHTS in
    order (rife3hd before rife4, see docs/benchmarks.md);
 3. `flow`.
@@ -37,7 +38,7 @@ from framegen.core.workspace import default_folder
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # torch-free until a model engine is asked for: blend and flow start fast
-    from framegen.core.models.export import ExportMetadata
+    from framegen.core.models.export import ExportMetadata, PairedGain
 
 ENGINE_NAMES = ("auto", "blend", "flow", "minterpolate", "model")
 CHECKPOINT_ENGINES = ("auto", "model")  # the engines that read --checkpoint
@@ -134,8 +135,19 @@ def why_not_trained(metadata: ExportMetadata) -> str | None:
     windows = sum(len(w.indices) for w in metadata.validation_windows or [])
     if not metadata.beats_flow:
         return (f"it scored {metadata.validation['psnr']:.2f} dB PSNR against flow's "
-                f"{metadata.flow_validation['psnr']:.2f} dB on {windows} held-out windows")
+                f"{metadata.flow_validation['psnr']:.2f} dB on {windows} held-out windows{tie(metadata.flow_gain)}")
     if metadata.beats_init is None or metadata.init_validation is None:
         return f"it was fine-tuned from {metadata.init} but records no comparison with those starting weights"
     return (f"it scored {metadata.validation['psnr']:.2f} dB PSNR against its starting weights' "
-            f"({metadata.init}) {metadata.init_validation['psnr']:.2f} dB on {windows} held-out windows")
+            f"({metadata.init}) {metadata.init_validation['psnr']:.2f} dB on {windows} held-out windows"
+            f"{tie(metadata.init_gain)}")
+
+
+def tie(gain: PairedGain | None) -> str:
+    """`: a tie, ...` when a recorded gain was positive but not one the held-out windows support."""
+    if gain is None or gain.gain <= 0:
+        return ""
+    if gain.margin is None:
+        return ": a tie (one window cannot tell a gain from noise)"
+    return (f": a tie (a gain of {gain.gain:.2f} dB is inside the margin of {gain.margin:.2f} dB, twice its "
+            "standard error across the windows)")
