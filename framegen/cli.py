@@ -108,6 +108,7 @@ def root(
 
 
 def _fail(message: str, code: int) -> int:
+    console.drop_held()
     console.stderr.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)  # a path may hold [ ]
     return code
 
@@ -143,12 +144,14 @@ def run_cli(argv: list[str] | None = None) -> int:
     """Run framegen with `argv`; return the exit code (0 ok, 1 internal, 2 usage, 3 input, 4 tool, 130)."""
     try:
         rv = app(args=argv, standalone_mode=False, prog_name="framegen")
+        console.release_held()
         if rv == EXIT_INTERRUPTED:  # Typer turns a Ctrl-C inside a command into exit code 130
             console.stderr.print("Stopped.")
         return rv if isinstance(rv, int) else 0
     except typer.Exit as e:
         return e.exit_code
     except (typer.Abort, KeyboardInterrupt):
+        console.release_held()
         console.stderr.print("Stopped.")
         return EXIT_INTERRUPTED
     except typer.TyperException as e:  # bad options or arguments: one line in framegen's words, exit 2

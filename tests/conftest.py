@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framegen.cli import run_cli
 from framegen import console
+from framegen.cli import run_cli
 from framegen.core.media.ffmpeg import ffmpeg_binary
 from framegen.core.media.images import read_png_fast
 
@@ -33,6 +33,13 @@ def framegen_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "framegen-home"
     monkeypatch.setenv("FRAMEGEN_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No test downloads: `auto` with no weights installed falls back to flow instead of fetching rife4
+    (FRAMEGEN_OFFLINE, seen by subprocesses too). A test of the fetch path removes it and gives a fetch."""
+    monkeypatch.setenv("FRAMEGEN_OFFLINE", "1")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from framegen import console
+from framegen.commands import options
 from framegen.core import workspace
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
@@ -71,7 +72,7 @@ def run(
         raise UsageError("--checkpoint is for the model and auto engines: add model to --engine")
     report_path = output if output is not None else Path(folders[0]).parent / "evaluation.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    report = evaluate(folders, settings, report_path.parent)
+    report = evaluate(folders, settings, report_path.parent, options.fetch_weights)
     stdout = Console(highlight=False)
     stdout.print(results_table(report, "large_gap"))
     stdout.print(results_table(report, "small_gap"))

@@ -54,7 +54,8 @@ def run(
     engine: Optional[str] = typer.Option(
         None, "--engine", help="auto, flow, model, blend or minterpolate. auto = a trained model given with "
         "--checkpoint (else the workspace's training run, framegen-work/run) whose export records that it beat flow (and its starting weights, if fine-tuned), else "
-        "installed RIFE weights (rife3hd, then rife4), else flow; one line on stderr says which and why. "
+        "installed RIFE weights (rife3hd, then rife4), else rife4 fetched once (not with FRAMEGEN_OFFLINE=1), "
+        "else flow; one line on stderr says which and why. "
         "\\[default: auto]",
     ),
     checkpoint: Optional[Path] = typer.Option(
@@ -114,7 +115,7 @@ def run(
         output.parent.mkdir(parents=True, exist_ok=True)
     if video and frames_dir is not None:
         raise UsageError("--frames-dir is for two images, not for a movie")
-    interpolator = get_engine(settings.engine, settings.checkpoint, settings.device)
+    interpolator = get_engine(settings.engine, settings.checkpoint, settings.device, options.fetch_weights)
     log.debug(f"engine: {interpolator.name}")
     if video:
         with sigterm_as_interrupt():

