@@ -80,6 +80,17 @@ def run(
     ratio_window: Optional[int] = options.RATIO_WINDOW,
     min_shot_frames: Optional[int] = options.MIN_SHOT_FRAMES,
     hold_threshold: Optional[float] = options.HOLD_THRESHOLD,
+    ensemble: Optional[bool] = typer.Option(
+        None, "--ensemble/--no-ensemble", help="Model engine: average each frame over three passes (as given, "
+        "mirrored, time-reversed): about 3x the time. \\[default: off]",
+    ),
+    adapt: Optional[bool] = typer.Option(
+        None, "--adapt/--no-adapt", help="Movie: before each shot, a copy of the network (rife4, rife3hd) learns "
+        "that shot from its own drawings, and is reset after it (docs/adapt.md). \\[default: off]",
+    ),
+    adapt_steps: Optional[int] = typer.Option(
+        None, "--adapt-steps", help="Movie, --adapt: optimiser steps per shot. \\[default: 30]"
+    ),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --frames-dir folder."),
 ) -> None:
@@ -102,21 +113,31 @@ def run(
     settings = resolve_config(
         InterpolateConfig,
         dict(engine=engine, checkpoint=checkpoint, device=device, frames=frames, times=parse_times(times), fps=fps,
-             factor=factor, start=start, end=end, loop=loop, pingpong=pingpong),
+             factor=factor, start=start, end=end, loop=loop, pingpong=pingpong, ensemble=ensemble, adapt=adapt),
         config,
     )
+    adaptation = resolve_config(type(settings.adaptation), dict(steps=adapt_steps), base=settings.adaptation.model_dump(),
+                                flag_names={"steps": "--adapt-steps"})
     flags = options.detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames,
                                           hold_threshold)
     detection = resolve_config(FilterConfig, flags, base=settings.filter.model_dump())  # flags over the file
-    settings = settings.model_copy(update={"filter": detection})
+    settings = settings.model_copy(update={"filter": detection, "adaptation": adaptation})
     video = input_mode(inputs) == "video"
     if output is None:
         output = workspace.workspace() / ("interpolated.mp4" if video else "interpolated.gif")
         output.parent.mkdir(parents=True, exist_ok=True)
     if video and frames_dir is not None:
         raise UsageError("--frames-dir is for two images, not for a movie")
+    if settings.adapt and not video:
+        raise UsageError("--adapt is for a movie: the network adapts to each of its shots")
     interpolator = get_engine(settings.engine, settings.checkpoint, settings.device, options.fetch_weights)
     log.debug(f"engine: {interpolator.name}")
+    if settings.ensemble:
+        from framegen.core.engines.model import ModelEngine  # torch: only when asked for
+
+        if not isinstance(interpolator, ModelEngine):
+            raise UsageError(f"--ensemble is for the model engine, not {interpolator.name}")
+        interpolator.ensemble = True
     if video:
         with sigterm_as_interrupt():
             result = interpolate_video(inputs[0], output, interpolator, settings)
@@ -125,6 +146,8 @@ def run(
             f"{result.input_frames} at {float(result.input_fps):g} fps ({interpolator.name} engine; "
             f"{len(result.cuts)} scene cuts held, not morphed; {result.held} held frames)"
         )
+        if result.adaptation:
+            console.result(adaptation_summary(result.adaptation))
         return
     with sigterm_as_interrupt():
         pair = interpolate_pair(inputs[0], inputs[1], output, interpolator, settings, frames_dir, overwrite)
@@ -143,3 +166,12 @@ def parse_times(text: str | None) -> list[float] | None:
         return [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise UsageError(f"--times: expected numbers separated by commas, got {text!r}") from None
+
+
+def adaptation_summary(reports) -> str:
+    """One line: how many shots adapted, kept, skipped, and the time it took."""
+    adapted = [r for r in reports if not r.skipped]
+    kept = sum(r.kept for r in adapted)
+    seconds = sum(r.seconds for r in adapted)
+    return (f"adapted {len(adapted)} of {len(reports)} shots in {seconds:.0f} s ({kept} kept the adapted weights; "
+            f"{len(reports) - len(adapted)} too short to adapt)")

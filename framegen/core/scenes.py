@@ -304,16 +304,41 @@ def held_in_shot(moved: np.ndarray, timing: int) -> list[int]:
 
 
 
+class NewDrawings:
+    """Which frames show a new drawing: one that differs from the last new one by the hold test (change_score
+    at least `threshold`), so a slow motion counts once its change has added up and a still stretch once."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+        self.flags: list[bool] = []
+        self._last: np.ndarray | None = None
+
+    def see(self, frame: AnalysisFrame) -> AnalysisFrame:
+        new = self._last is None or change_score(frame.work, self._last) >= self.threshold
+        if new:
+            self._last = frame.work
+        self.flags.append(new)
+        return frame
+
+
 @dataclass
 class MovieScenes:
     """What the detectors found in a movie (or the part of it read)."""
 
     cuts: list[int]  # frame positions that start a shot
     drawings: np.ndarray  # bool per frame: False = a held frame, repeating the previous drawing
+    new_drawings: np.ndarray  # bool per frame: it differs from the last frame that did (NewDrawings)
     fps: Fraction  # the exact frame rate
 
     def shots(self) -> list[tuple[int, int]]:
         return shot_spans(self.cuts, len(self.drawings))
+
+    def distinct(self) -> np.ndarray:
+        """bool per frame: a drawing that differs from the last distinct one (a shot's first frame always): held
+        frames and the frames of a shot that barely moves are left out until the change has added up."""
+        distinct = self.drawings & self.new_drawings
+        distinct[[start for start, _ in self.shots()]] = True
+        return distinct
 
 
 def analyse_movie(movie: Path, info: MovieInfo, config: FilterConfig, start: float = 0.0,
@@ -321,11 +346,13 @@ def analyse_movie(movie: Path, info: MovieInfo, config: FilterConfig, start: flo
     """Cuts and held frames of `movie` from `start` to `end` seconds, from one small decode fed to the
     detectors of `framegen filter` with `config` (video mode and `evaluate MOVIE`)."""
     detector = SceneDetector(config)
+    new_drawings = NewDrawings(config.hold_threshold)
     with MovieReader(movie, info, ANALYSIS_SIDE, start, end) as frames:
-        detector.process_frames(map(AnalysisFrame.of, frames), frames.expected_frames(), "analyse")
+        analysed = map(new_drawings.see, map(AnalysisFrame.of, frames))
+        detector.process_frames(analysed, frames.expected_frames(), "analyse")
     frames.check_decoded()
     frames.report_warnings()
     scenes = detector.post_process()
     drawings = np.ones(frames.frames_read, bool)
     drawings[scenes.held] = False
-    return MovieScenes(scenes.cuts, drawings, frames.frame_rate())
+    return MovieScenes(scenes.cuts, drawings, np.array(new_drawings.flags, bool), frames.frame_rate())

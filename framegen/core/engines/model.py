@@ -21,6 +21,9 @@ the whole frame at scale 1 scored 33.34 dB PSNR (peak 2.3 GB RSS), 768 px tiles 
 33.35 dB (1.3 GB), the whole frame at scale 0.5 32.49 dB (1.8 GB). So RIFE keeps TILE_SIDE; the tiles
 still hold enough context for the motions of these pairs (4x those of the 480x270 movie).
 
+Ensemble (`ensemble`, `--ensemble`): each frame is the mean of three passes, as given, on the frames
+mirrored left-right (mirrored back), and with the two frames swapped at 1 - t; three times the time.
+
 Device: CUDA when there is one (`device="auto"`), else the CPU; `cpu` or `cuda` to choose. The frames go to
 the device once per pair and come back per in-between.
 
@@ -76,6 +79,7 @@ class ModelEngine(Engine):
         self.tile_side = max(self.multiple, tile_side // self.multiple * self.multiple)
         self.overlap = overlap
         self.pixel_times: int | None = None  # tile pixels x times per call: None = the arch's own (fit_memory)
+        self.ensemble = False  # average three passes per frame (`padded`): about 3x the time
 
     @classmethod
     def load(cls, path: Path, device: str = "auto") -> ModelEngine:
@@ -153,9 +157,15 @@ class ModelEngine(Engine):
         return out / total
 
     def padded(self, frame0: torch.Tensor, frame1: torch.Tensor, times: list[float]) -> torch.Tensor:
-        """Run the generator on (B, 3, h, w) frames of any size (padded to its multiple): (B, K, 3, h, w)."""
+        """Run the generator on (B, 3, h, w) frames of any size (padded to its multiple): (B, K, 3, h, w);
+        with `ensemble`, the mean of that pass, a pass on the mirrored frames and a time-reversed pass."""
         t = torch.tensor(times, dtype=frame0.dtype, device=frame0.device).expand(frame0.shape[0], -1)  # (B, K)
-        return interpolate_padded(self.generator, frame0, frame1, t).clamp(0.0, 1.0)
+        frames = interpolate_padded(self.generator, frame0, frame1, t)
+        if self.ensemble:
+            mirrored = interpolate_padded(self.generator, frame0.flip(-1), frame1.flip(-1), t).flip(-1)
+            reversed_ = interpolate_padded(self.generator, frame1, frame0, 1.0 - t)
+            frames = (frames + mirrored + reversed_) / 3
+        return frames.clamp(0.0, 1.0)
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:

@@ -32,11 +32,12 @@ at most MAX_FACTOR times the movie's.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import math
 import os
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -46,6 +47,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from framegen.core.engines import ENGINE_NAMES, Engine
+from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.media.animation import Audio, check_animation, pingpong_frames, write_animation
 from framegen.core.media.images import NotAnImageError, open_image, read_image, with_channels, write_png
@@ -53,6 +55,16 @@ from framegen.core.media.movie import MovieReader, probe_movie
 from framegen.core.progress import progress
 from framegen.core.resources import available_memory
 from framegen.core.scenes import FilterConfig, analyse_movie, shot_spans
+from framegen.core.training.adapt import (
+    ADAPT_FRAMES,
+    ADAPTABLE_ARCHS,
+    AdaptConfig,
+    AdaptReport,
+    CropPool,
+    ShotAdapter,
+    adaptation_memory,
+    shot_pools,
+)
 from framegen.core.workspace import check_not_an_input, stage_output
 
 log = logging.getLogger(__name__)
@@ -89,6 +101,9 @@ class InterpolateConfig(BaseModel):
     loop: int = Field(0, ge=0)  # plays, 0 = forever (GIF/WebP/APNG)
     pingpong: bool = False
     filter: FilterConfig = Field(default_factory=FilterConfig)  # movie: the cut and held-frame detectors
+    ensemble: bool = False  # the model engine averages three passes per frame (engines/model.py)
+    adapt: bool = False  # movie: the network adapts to each shot before interpolating it (training/adapt.py)
+    adaptation: AdaptConfig = Field(default_factory=AdaptConfig)
 
     @field_validator("times")
     @classmethod
@@ -166,13 +181,17 @@ def memory_budget() -> int | None:
     return available_memory()
 
 
-def check_memory(engine: Engine, height: int, width: int, channels: int, kind: str) -> None:
+def check_memory(engine: Engine, height: int, width: int, channels: int, kind: str,
+                 adapting: AdaptConfig | None = None) -> None:
     """Refuse (InputError) frames that would not fit in the memory budget, before the work; the engine first
-    adapts to it where it can (Engine.fit_memory: the model engine tiles sooner)."""
+    adapts to it where it can (Engine.fit_memory: the model engine tiles sooner). `adapting`: the network also
+    adapts to each shot, with these settings (its steps, pool and the second decode)."""
     budget = memory_budget()
     if budget is None:
         return
     pipeline = height * width * (PIPELINE_BYTES * channels + ENCODER_BYTES[kind]) + ENCODER_BASE
+    if adapting is not None:
+        pipeline += adaptation_memory(adapting, engine.generator, engine.info.arch) + ADAPT_FRAMES * height * width * channels
     needed = pipeline + engine.fit_memory(height, width, channels, budget - pipeline)
     log.debug(f"memory: about {needed / 2**20:.0f} MB for {width}x{height} frames ({engine.name} engine); "
                   f"{budget / 2**20:.0f} MB available")
@@ -269,6 +288,7 @@ class VideoResult:
     output_fps: Fraction
     cuts: list[int]  # frame positions that start a shot
     held: int  # frames that repeat the previous drawing
+    adaptation: list[AdaptReport]  # one per shot with --adapt, else empty
 
 
 def interpolate_video(movie: Path, output: Path, engine: Engine, config: InterpolateConfig) -> VideoResult:
@@ -285,7 +305,8 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
     kind = check_animation(output, info.display_width, info.height, config.loop)
     if config.fps is not None and info.fps:
         check_rate(Fraction(config.fps), Fraction(info.fps))  # the probe's rate: refused before any decoding
-    check_memory(engine, info.height, info.display_width, 3, kind)
+    adapter = shot_adapter(engine, config)
+    check_memory(engine, info.height, info.display_width, 3, kind, adapting=config.adaptation if adapter else None)
     log.info(f"analysing {movie.name}: scene cuts and held frames")
     movie_scenes = analyse_movie(movie, info, config.filter, config.start, config.end)
     cuts, drawings, input_fps = movie_scenes.cuts, movie_scenes.drawings, movie_scenes.fps
@@ -298,12 +319,51 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
     count = max(1, math.floor(n * output_fps / input_fps))
     segments = plan_segments(drawings, cuts, (k * input_fps / output_fps for k in range(count)))
     audio = Audio(movie, config.start, config.end) if kind == "mp4" else None
-    with progress(unit="frames") as bar, MovieReader(movie, info, 0, config.start, config.end) as source:
+    reports: list[AdaptReport] = []
+    with progress(unit="frames") as bar, MovieReader(movie, info, 0, config.start, config.end) as source, \
+            MovieReader(movie, info, 0, config.start, config.end) if adapter else nullcontext() as ahead:
         task = bar.add_task("interpolate", total=count)
+        if adapter is not None:
+            shots = movie_scenes.shots()
+            pools = shot_pools(iter(ahead), shots, movie_scenes.distinct(), config.adaptation)
+            adapt_task = bar.add_task("adapt", total=len(shots), unit="shots")
+            segments = adapted_segments(segments, shots, adapter, pools,
+                                        lambda report: (reports.append(report), bar.advance(adapt_task)))
         frames = render(segments, iter(source), engine, lambda: bar.advance(task))
         written = write_animation(output, frames, float(output_fps), config.loop, audio=audio)
     return VideoResult(input_frames=n, output_frames=written, input_fps=input_fps, output_fps=output_fps,
-                       cuts=cuts, held=n - int(np.count_nonzero(drawings)))
+                       cuts=cuts, held=n - int(np.count_nonzero(drawings)), adaptation=reports)
+
+
+def shot_adapter(engine: Engine, config: InterpolateConfig) -> ShotAdapter | None:
+    """The adapter of `engine`'s network with --adapt (UsageError when it has none that adapts), else None."""
+    if not config.adapt:
+        return None
+    arch = engine.info.arch if isinstance(engine, ModelEngine) and engine.info is not None else None
+    if arch not in ADAPTABLE_ARCHS:
+        what = f"the {arch} network" if arch else f"the {engine.name} engine, which has no network,"
+        raise UsageError(f"--adapt needs a network that adapts ({', '.join(ADAPTABLE_ARCHS)}); {what} cannot: "
+                         "use --engine model --checkpoint rife4")
+    return ShotAdapter(engine.generator, config.adaptation, engine.device)
+
+
+def adapted_segments(segments: Iterable[Segment], shots: list[tuple[int, int]], adapter: ShotAdapter,
+                     pools: Iterator[tuple[CropPool | None, int]], on_adapted) -> Iterator[Segment]:
+    """Pass `segments` on with the network adapted to the shot each one lies in: before a shot's first segment
+    the previous shot's adaptation is undone and the network adapts to the new shot's pool."""
+    starts = [start for start, _ in shots]
+    with ExitStack() as adaptation:
+        current = -1
+        for segment in segments:
+            shot = bisect.bisect_right(starts, segment.first) - 1
+            while current < shot:
+                adaptation.close()  # the original weights back
+                current += 1
+                pool, count = next(pools)
+                report = adaptation.enter_context(adapter.adapted(pool, count))
+                log.debug(f"shot {current + 1}: {report.summary()}")
+                on_adapted(report)
+            yield segment
 
 
 def check_rate(output_fps: Fraction, input_fps: Fraction) -> None:

@@ -1,4 +1,5 @@
-"""evaluate: how well each engine recreates real in-between frames (report schema framegen/evaluation).
+"""evaluate: how well each engine recreates real in-between frames: a dataset's windows (here, report schema
+framegen/evaluation) or a movie's own frames (movie.py, framegen/movie-evaluation); EvaluateConfig serves both.
 
 The scoring itself (large and small gap, PSNR/SSIM/MS-SSIM per t, time per frame, groups by dataset and
 shot) is core/scoring.py's, the same that training validation uses. This stage picks the engines and
@@ -21,10 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
 
 from framegen.core.engines import CHECKPOINT_ENGINES, ENGINE_NAMES, Engine, Fetch, get_engine
+from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import MANIFEST_NAME, Manifest, UpstreamRef, upstream_ref
 from framegen.core.media.animation import write_animation
+from framegen.core.scenes import FilterConfig
 from framegen.core.scoring import ALL, EngineScores, GapScores, common_window_length, open_windows, score_engine
+from framegen.core.training.adapt import AdaptConfig
 
 
 class EvaluateConfig(BaseModel):
@@ -39,6 +43,14 @@ class EvaluateConfig(BaseModel):
     gif: Path | None = None  # side-by-side animation of one window, a column per engine
     split: str = "val"
     max_windows: int | None = Field(None, ge=1)  # per dataset, evenly spread; None = all
+    ensemble: bool = False  # also score each network averaged over three passes (engines/model.py)
+    # a movie (movie.py): its part, how many odd drawings are scored, the detectors, adaptation
+    start: float = Field(0.0, ge=0.0, le=10**7)
+    end: float | None = Field(None, gt=0.0, le=10**7)
+    score_every: int = Field(1, ge=1, le=1000)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    adapt: bool = False  # also score each network adapted to each shot's even drawings
+    adaptation: AdaptConfig = Field(default_factory=AdaptConfig)
 
     @field_validator("engines")
     @classmethod
@@ -106,6 +118,9 @@ def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path,
         raise UsageError("give at least one dataset folder")
     if len(set(datasets)) != len(datasets):
         raise UsageError("a dataset is given twice")
+    if config.adapt:
+        raise UsageError("--adapt is for a movie (`framegen evaluate MOVIE --adapt`): a network adapts to each "
+                         "of its shots")
     window_sets = [open_windows(folder, config.split, config.max_windows) for folder in map(Path, datasets)]
     for windows in window_sets:
         if not windows.indices:
@@ -113,9 +128,12 @@ def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path,
     length = common_window_length(window_sets)
     results, samples = [], []
     for label, engine in engines_to_run(config, fetch):
-        scores = score_engine(engine, window_sets, label)
-        results.append(engine_result(label, engine, scores))
-        samples.append(scores.sample)
+        for ensemble in (False, True) if config.ensemble and isinstance(engine, ModelEngine) else (False,):
+            engine.ensemble = ensemble
+            row = label + ("+ensemble" if ensemble else "")
+            scores = score_engine(engine, window_sets, row)
+            results.append(engine_result(row, engine, scores))
+            samples.append(scores.sample)
     if config.gif is not None:
         first = window_sets[0]
         real = first.window(first.indices[0])  # uint8 (T, H, W, 3), the sample window
