@@ -91,6 +91,11 @@ def _warning_as_debug_line(message, category, filename, lineno, file=None, line=
     logging.getLogger("framegen").debug(f"{category.__name__}: {message} ({os.path.basename(filename)}:{lineno})")
 
 
+def count(number: int, noun: str) -> str:
+    """`1 frame`, `2 frames`, `0 frames`: a number and its noun, singular for one."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def result(message: str) -> None:
     """What the command produced (stdout): where it wrote, the numbers it measured."""
     release_held()

@@ -19,6 +19,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict
 from window_datasets import make_dataset, make_fade_dataset, tiny_config
 
+from framegen import console
 from framegen.core.engines import get_engine
 from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import UsageError
@@ -397,13 +398,15 @@ def test_a_cpu_run_without_model_settings_trains_the_small_model_and_says_so(cap
     flags = {"datasets": [str(make_dataset(tmp_path / "ds"))], "device": "cpu"}
     config = resolve_train_config(dict(flags), None, None, full_size=False)
     assert (config.model["width"], config.model["refiner_depth"], config.crop, config.batch_size) == (0.25, 6, 128, 4)
+    console.release_held()  # the command line says it once the run goes on
     said = capsys.readouterr().err
     assert "the small mipal model" in said and "--full-size trains the full model" in said
     assert resolve_train_config(dict(flags), None, None, full_size=True).model["width"] == 1.0
     assert resolve_train_config(dict(flags, crop=64), None, None, full_size=False).crop == 64  # a flag wins
-    capsys.readouterr()
+    console.drop_held()
     explicit = resolve_train_config(dict(flags), tiny_config(tmp_path), None, full_size=False)
     assert (explicit.model["width"], explicit.crop) == (0.125, None)  # [model] settings win, crop untouched
+    console.release_held()
     assert capsys.readouterr().err == ""  # said only when it picks the small model
 
 

@@ -72,7 +72,8 @@ def test_cli_import_then_list(cli, rife3hd_file, framegen_home):
     assert "installed hd" in out
     code, out, err = cli("weights", "list")
     assert code == 0
-    name, arch, origin, licence, size = out.strip().split("\t")
+    header, entry = out.strip().splitlines()
+    name, arch, origin, licence, size = entry.split("\t")
     assert (name, arch, origin, licence) == ("hd", "rife3hd", str(rife3hd_file.resolve()), "licence unknown")
     assert size.endswith(" MB")
 

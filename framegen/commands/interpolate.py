@@ -142,9 +142,10 @@ def run(
         with sigterm_as_interrupt():
             result = interpolate_video(inputs[0], output, interpolator, settings)
         console.result(
-            f"wrote {output}: {result.output_frames} frames at {float(result.output_fps):g} fps from "
+            f"wrote {output}: {console.count(result.output_frames, 'frame')} at {float(result.output_fps):g} fps from "
             f"{result.input_frames} at {float(result.input_fps):g} fps ({interpolator.name} engine; "
-            f"{len(result.cuts)} scene cuts held, not morphed; {result.held} held frames)"
+            f"{console.count(len(result.cuts), 'scene cut')} held, not morphed; "
+            f"{console.count(result.held, 'held frame')})"
         )
         if result.adaptation:
             console.result(adaptation_summary(result.adaptation))
@@ -152,7 +153,7 @@ def run(
     with sigterm_as_interrupt():
         pair = interpolate_pair(inputs[0], inputs[1], output, interpolator, settings, frames_dir, overwrite)
     console.result(
-        f"wrote {output}: {pair.frames} frames of {pair.width}x{pair.height} "
+        f"wrote {output}: {console.count(pair.frames, 'frame')} of {pair.width}x{pair.height} "
         f"{'RGBA' if pair.channels == 4 else 'RGB'} ({interpolator.name} engine)"
     )
     if frames_dir is not None:

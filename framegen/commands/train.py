@@ -117,8 +117,8 @@ def run(
         raise KeyboardInterrupt from None
     if not result.is_main:
         return
-    console.result(f"wrote {result.run}: {result.steps} steps ({result.windows_per_second:.2f} windows/s); "
-                   f"exported step {result.exported_step} to {result.export}")
+    console.result(f"wrote {result.run}: {console.count(result.steps, 'step')} "
+                   f"({result.windows_per_second:.2f} windows/s); exported step {result.exported_step} to {result.export}")
     if result.validation is not None:
         console.result(f"validation: {metrics_text(result.validation)}")
         console.result(f"flow:       {metrics_text(result.flow)}")
@@ -154,5 +154,6 @@ def resolve_train_config(flags: dict, config_file: Path | None, base: dict | Non
         return config
     model = ", ".join(f"{key} {value}" for key, value in SMALL_CPU_DEFAULTS["model"].items())
     log.info(f"on the CPU: the small mipal model (recipes/small.toml: {model}), "
-                f"{small.crop} px crops, {small.batch_size} windows a step; --full-size trains the full model")
+             f"{small.crop} px crops, {small.batch_size} windows a step; --full-size trains the full model",
+             extra={"hold": True})  # said once the run starts: an error in the dataset stays one line
     return small

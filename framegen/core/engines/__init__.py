@@ -63,7 +63,7 @@ def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "a
     `fetch`: how `auto` installs published weights by NAME when none are installed (stages/weights.fetch);
     without it, `auto` never downloads."""
     if name not in ENGINE_NAMES:
-        raise UsageError(f"unknown engine {name!r} (choose from {', '.join(ENGINE_NAMES)})")
+        raise UsageError(unknown_engine(name))
     if checkpoint is not None and name not in CHECKPOINT_ENGINES:
         raise UsageError(f"--checkpoint is only used by the model and auto engines, not {name!r}")
     if name == "blend":
@@ -93,6 +93,16 @@ def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "a
     if run is None:
         return auto_engine(None, device, "", fetch)
     return auto_engine(resolve_export(run), device, f"--engine model --checkpoint {run} uses it anyway", fetch)
+
+
+def unknown_engine(name: str) -> str:
+    """The error for an engine name that is not one; weights by NAME are run by the model engine."""
+    from framegen.core.models.store import PUBLISHED, installed_weights
+
+    text = f"unknown engine {name!r} (choose from {', '.join(ENGINE_NAMES)})"
+    if name in PUBLISHED or installed_weights(name) is not None:
+        return f"{text}; {name} is weights, which the model engine runs: --engine model --checkpoint {name}"
+    return text
 
 
 def said(choice: str) -> None:

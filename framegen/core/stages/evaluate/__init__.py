@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
 
-from framegen.core.engines import CHECKPOINT_ENGINES, ENGINE_NAMES, Engine, Fetch, get_engine
+from framegen.core.engines import CHECKPOINT_ENGINES, ENGINE_NAMES, Engine, Fetch, get_engine, unknown_engine
 from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import MANIFEST_NAME, Manifest, UpstreamRef, upstream_ref
@@ -57,8 +57,7 @@ class EvaluateConfig(BaseModel):
     def _known_engines(cls, engines: list[str]) -> list[str]:
         unknown = [e for e in engines if e not in ENGINE_NAMES]
         if unknown or not engines:
-            raise ValueError(f"unknown engine {unknown[0] if unknown else '(none)'!r} "
-                             f"(choose from {', '.join(ENGINE_NAMES)})")
+            raise ValueError(unknown_engine(unknown[0] if unknown else "(none)"))
         return list(dict.fromkeys(engines))
 
 
