@@ -151,6 +151,7 @@ def test_training_from_init_validates_the_start_and_exports_both_comparisons(cli
     gain = info["init_gain"]  # the starting weights compared window by window, as flow is
     assert gain["gain"] == pytest.approx(info["validation"]["psnr"] - info["init_validation"]["psnr"], abs=1e-4)
     assert info["beats_init"] == beats(PairedGain(**gain)) and info["flow_gain"]["windows"] == gain["windows"]
+    assert info["beats_init"] is False  # five small steps move every window by a hair: no claim to beat rife4
     assert isinstance(info["beats_flow"], bool) and info["recipe"]["train"]["l2_sp"] > 0
     assert "start (rife4)" in out
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())

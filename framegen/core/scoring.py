@@ -11,8 +11,8 @@ windows together, per dataset and per shot.
 for the model being trained (an engine around the generator) and, once per run, for `flow` and the
 cross-fade on the same windows. `beats` is the rule `auto` relies on: a trained model is used only where
 its large-gap PSNR gain over `flow` (or over its starting weights), window by window on the held-out
-windows, is above zero and above twice its standard error; a smaller gain is a tie, and a tie keeps the
-simpler engine.
+windows, is above twice its standard error and above MIN_GAIN_DB; a smaller gain is a tie, and a tie keeps
+the simpler engine.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from framegen.core.progress import progress
 
 METRICS = ("psnr", "ssim", "ms_ssim")
 SMALL_GAP_T = 0.5
+MIN_GAIN_DB = 0.1  # the smallest PSNR gain worth switching engines for: below it the frames look the same
 ALL = ("all",)  # the group key of every window together
 
 
@@ -194,14 +195,17 @@ def score_engine(engine: Engine, window_sets: list[WindowSet], label: str | None
 
 def paired_gain(model: list[float], baseline: list[float]) -> PairedGain:
     """The model's mean PSNR gain over the baseline, paired window by window (the same windows, in the same
-    order), and its margin: twice the standard error of the per-window differences."""
+    order), and its margin: twice the standard error of the per-window differences, and at least MIN_GAIN_DB
+    (a few steps that barely move the weights change every window by the same hair, with no spread at all)."""
     differences = np.asarray(model, np.float64) - np.asarray(baseline, np.float64)
     count = len(differences)
-    margin = 2 * float(differences.std(ddof=1)) / np.sqrt(count) if count >= 2 else None
+    spread = 2 * float(differences.std(ddof=1)) / np.sqrt(count) if count >= 2 else None
+    margin = max(spread, MIN_GAIN_DB) if spread is not None else None
     return PairedGain(gain=float(differences.mean()) if count else 0.0, margin=margin, windows=count)
 
 
 def beats(gain: PairedGain) -> bool:
-    """The rule `auto` trusts: a gain above zero and above its margin. Inside the margin the windows cannot
-    tell the two apart (a tie); with one window there is no spread to measure, so no gain is trusted."""
-    return gain.margin is not None and gain.gain > max(gain.margin, 0.0)
+    """The rule `auto` trusts: a gain above its margin. Inside the margin the windows cannot tell the two apart,
+    or the difference is too small to see (a tie); with one window there is no spread to measure, so no gain
+    is trusted."""
+    return gain.margin is not None and gain.gain > gain.margin

@@ -208,5 +208,5 @@ def tie(gain: PairedGain | None) -> str:
         return ""
     if gain.margin is None:
         return ": a tie (one window cannot tell a gain from noise)"
-    return (f": a tie (a gain of {gain.gain:.2f} dB is inside the margin of {gain.margin:.2f} dB, twice its "
-            "standard error across the windows)")
+    return (f": a tie (a gain of {gain.gain:.2f} dB is inside the margin of {gain.margin:.2f} dB: twice its "
+            "standard error across the windows, and at least 0.1 dB)")

@@ -44,7 +44,7 @@ class PairedGain(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gain: float  # dB: the mean of the per-window differences (model - baseline)
-    margin: float | None  # dB the gain must clear (scoring.beats); None: too few windows to measure a spread
+    margin: float | None  # dB the gain must clear (scoring.paired_gain); None: too few windows to measure a spread
     windows: int
 
 
