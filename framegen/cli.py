@@ -109,6 +109,7 @@ def root(
 
 
 def _fail(message: str, code: int) -> int:
+    console.drop_held()
     console.stderr.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)  # a path may hold [ ]
     return code
 
@@ -145,12 +146,14 @@ def run_cli(argv: list[str] | None = None) -> int:
     try:
         with sigterm_as_interrupt():  # every command stops on SIGTERM as on Ctrl-C
             rv = app(args=argv, standalone_mode=False, prog_name="framegen")
+        console.release_held()
         if rv == EXIT_INTERRUPTED:  # Typer turns a Ctrl-C inside a command into exit code 130
             console.stderr.print("Stopped.")
         return rv if isinstance(rv, int) else 0
     except typer.Exit as e:
         return e.exit_code
     except (typer.Abort, KeyboardInterrupt) as e:
+        console.release_held()
         if not isinstance(e.__cause__, EOFError):
             console.stderr.print("Stopped.")
             return EXIT_INTERRUPTED

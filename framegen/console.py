@@ -3,6 +3,10 @@
 The library (framegen.core) reports through the standard `logging` logger "framegen" and never prints;
 `setup()` is what the command line adds: the verbosity, one handler that writes each record as one line
 on stderr (warnings in yellow, -v detail dimmed), and the routing of other libraries' messages.
+
+A record logged with `extra={"hold": True}` (the `auto` engine's choice, made before the stage has read its
+inputs) waits for the command's next output: another line, a progress bar, a result, or the command's
+end. When the command fails first, it is dropped, so an error stays the one line on stderr.
 """
 
 from __future__ import annotations
@@ -15,12 +19,19 @@ import warnings
 from rich.console import Console
 from rich.markup import escape
 
+from framegen.core import progress
+
 stderr = Console(stderr=True, highlight=False)
 LEVELS = {-1: logging.ERROR, 0: logging.INFO, 1: logging.DEBUG}  # -q (errors only), normal, -v
 
 
 class LineHandler(logging.Handler):
-    """One record, one line on stderr however long (never wrapped: log files stay greppable)."""
+    """One record, one line on stderr however long (never wrapped: log files stay greppable); records marked
+    `hold` wait for the next output (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         message = escape(record.getMessage())
@@ -28,7 +39,32 @@ class LineHandler(logging.Handler):
             message = f"[yellow]warning:[/yellow] {message}"
         elif record.levelno <= logging.DEBUG:
             message = f"[dim]{message}[/dim]"
+        if getattr(record, "hold", False):
+            self.held.append(message)
+            return
+        self.print_held()
         stderr.print(message, soft_wrap=True)
+
+    def print_held(self) -> None:
+        for message in self.held:
+            stderr.print(message, soft_wrap=True)
+        self.held.clear()
+
+
+def handler() -> LineHandler | None:
+    return next((h for h in logging.getLogger("framegen").handlers if isinstance(h, LineHandler)), None)
+
+
+def release_held() -> None:
+    """Print the held lines: the command goes on."""
+    if handler() is not None:
+        handler().print_held()
+
+
+def drop_held() -> None:
+    """Forget the held lines: the command failed, and its error is the one line."""
+    if handler() is not None:
+        handler().held.clear()
 
 
 def setup(verbosity: int) -> None:
@@ -40,6 +76,8 @@ def setup(verbosity: int) -> None:
     logger.setLevel(LEVELS[verbosity])
     logger.propagate = False
     logger.handlers = [LineHandler()]
+    if release_held not in progress.BEFORE_BAR:
+        progress.BEFORE_BAR.append(release_held)
     warnings.showwarning = _warning_as_debug_line
     os.environ["OPENCV_LOG_LEVEL"] = "WARNING" if verbosity >= 1 else "SILENT"  # an OpenCV imported later
     if "cv2" in sys.modules:  # already imported (a test, or a second command in one process)
@@ -53,6 +91,12 @@ def _warning_as_debug_line(message, category, filename, lineno, file=None, line=
     logging.getLogger("framegen").debug(f"{category.__name__}: {message} ({os.path.basename(filename)}:{lineno})")
 
 
+def count(number: int, noun: str) -> str:
+    """`1 frame`, `2 frames`, `0 frames`: a number and its noun, singular for one."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def result(message: str) -> None:
     """What the command produced (stdout): where it wrote, the numbers it measured."""
+    release_held()
     print(message, flush=True)

@@ -35,6 +35,13 @@ def framegen_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No test downloads: `auto` with no weights installed falls back to flow instead of fetching rife4
+    (FRAMEGEN_OFFLINE, seen by subprocesses too). A test of the fetch path removes it and gives a fetch."""
+    monkeypatch.setenv("FRAMEGEN_OFFLINE", "1")
+
+
 @pytest.fixture
 def sample_movie() -> Path:
     """The shared 44 s sample movie; tests that need it are skipped where ../shared is absent."""

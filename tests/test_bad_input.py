@@ -134,7 +134,7 @@ def test_bad_movies_in_interpolate_video_mode(cli, inputs, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["filter", "missing"], "no such folder"),
     (["build-dataset", "missing", "-o", "out"], "no such folder"),
-    (["build-dataset", "{movie}", "-o", "out"], "is a file, expected a folder"),
+    (["build-dataset", "{movie}", "-o", "out"], "is a file, expected the folder `framegen extract` writes (a movie?"),
     (["train", "missing", "-o", "out"], "no such folder"),
     (["evaluate", "missing", "-o", "out.json"], "no framegen/dataset manifest here"),
     (["evaluate", "{a}", "-o", "out.json"], "a still image; evaluate takes dataset folders or one movie"),

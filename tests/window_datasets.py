@@ -53,7 +53,7 @@ def make_fade_dataset(folder: Path, train: int = 8, val: int = 2, size: int = 64
     stills = [cv2.resize(b, (size, size), interpolation=cv2.INTER_CUBIC) for b in blobs]  # smooth colour blobs
     writer = DatasetWriter(folder, {"train": train, "val": val}, length, size, size)
     for i in range(train + val):
-        start, end = rng.uniform(0.15, 1.0, 2)
+        start, end = rng.permutation([rng.uniform(0.15, 0.4), rng.uniform(0.7, 1.0)])  # a clear fade, up or down
         gains = np.linspace(start, end, length, dtype=np.float32)[:, None, None, None]
         window = np.clip(stills[i] * gains + 0.5, 0, 255).astype(np.uint8)  # (T, H, W, 3)
         split = "train" if i < train else "val"

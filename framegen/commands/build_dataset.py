@@ -62,7 +62,8 @@ def run(
     manifest = build_dataset(frames, destination, settings, overwrite)
     train, val = manifest.splits["train"], manifest.splits["val"]
     console.result(
-        f"wrote {len(train.windows) + len(val.windows)} windows of {manifest.window_length} frames at "
-        f"{manifest.width}x{manifest.height} to {destination} ({len(train.windows)} train from "
-        f"{len(train.shots)} shots, {len(val.windows)} val from {len(val.shots)} shots)"
+        f"wrote {console.count(len(train.windows) + len(val.windows), 'window')} of {manifest.window_length} "
+        f"frames at {manifest.width}x{manifest.height} to {destination} ({len(train.windows)} train from "
+        f"{console.count(len(train.shots), 'shot')}, {len(val.windows)} val from "
+        f"{console.count(len(val.shots), 'shot')})"
     )

@@ -128,7 +128,7 @@ def evaluate_datasets(folders: list[Path], settings, report_path: Path, overwrit
     if settings.gif is not None:
         workspace.check_output_file(settings.gif, [*folders, report_path], overwrite, is_animation_file)
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    report = evaluate(folders, settings, report_path.parent)
+    report = evaluate(folders, settings, report_path.parent, options.fetch_weights)
     stdout = Console(highlight=False)
     stdout.print(results_table(report, "large_gap"))
     stdout.print(results_table(report, "small_gap"))
@@ -158,7 +158,7 @@ def evaluate_movie(movie: Path, settings, report_path: Path, overwrite: bool) ->
     earlier_report = partial(is_manifest_of, schema=MovieEvaluationReport.SCHEMA)
     workspace.check_output_file(report_path, [movie], overwrite, earlier_report, "evaluation.json")
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    report = evaluate(movie, settings)
+    report = evaluate(movie, settings, options.fetch_weights)
     stdout = Console(highlight=False)
     stdout.print(movie_table(report))
     stdout.print(shots_table(report))

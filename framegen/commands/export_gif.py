@@ -56,4 +56,4 @@ def run(
         output = workspace.workspace() / "animation.gif"
         output.parent.mkdir(parents=True, exist_ok=True)
     count, rate = export_frames(frames, output, settings, overwrite)
-    console.result(f"wrote {output}: {count} frames at {rate:g} fps")
+    console.result(f"wrote {output}: {console.count(count, 'frame')} at {rate:g} fps")

@@ -45,6 +45,6 @@ def run(
     folder = output if output is not None else workspace.default_folder("frames")
     manifest = extract(movie, folder, settings, overwrite)
     console.result(
-        f"wrote {manifest.frame_count} frames of {manifest.width}x{manifest.height} "
+        f"wrote {console.count(manifest.frame_count, 'frame')} of {manifest.width}x{manifest.height} "
         f"({manifest.source.codec}, {manifest.fps} fps) to {folder}"
     )

@@ -63,6 +63,7 @@ def run(
     manifest = filter_frames(frames, settings, overwrite)
     on_twos = sum(1 for shot in manifest.shots if shot.timing > 1)
     console.result(
-        f"found {len(manifest.cuts)} cuts, {len(manifest.shots)} shots ({on_twos} on twos or threes), "
-        f"{len(manifest.held_frames)} held frames; wrote {frames / FILTER_NAME} and {frames / SCORES_NAME}"
+        f"found {console.count(len(manifest.cuts), 'cut')}, {console.count(len(manifest.shots), 'shot')} "
+        f"({on_twos} on twos or threes), {console.count(len(manifest.held_frames), 'held frame')}; "
+        f"wrote {frames / FILTER_NAME} and {frames / SCORES_NAME}"
     )

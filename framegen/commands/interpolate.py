@@ -52,8 +52,9 @@ def run(
     ),
     engine: Optional[str] = typer.Option(
         None, "--engine", help="auto, flow, model, blend or minterpolate. auto = a trained model given with "
-        "--checkpoint whose export records that it beat flow (and its starting weights, if fine-tuned), else "
-        "installed RIFE weights (rife3hd, then rife4), else flow; one line on stderr says which and why. "
+        "--checkpoint (else the workspace's training run, framegen-work/run) whose export records that it beat flow (and its starting weights, if fine-tuned), else "
+        "installed RIFE weights (rife3hd, then rife4), else rife4 fetched once (not with FRAMEGEN_OFFLINE=1), "
+        "else flow; one line on stderr says which and why. "
         "\\[default: auto]",
     ),
     checkpoint: Optional[Path] = typer.Option(
@@ -123,23 +124,24 @@ def run(
         raise UsageError("--frames-dir is for two images, not for a movie")
     if settings.adapt and not video:
         raise UsageError("--adapt is for a movie: the network adapts to each of its shots")
-    interpolator = get_engine(settings.engine, settings.checkpoint, settings.device)
+    interpolator = get_engine(settings.engine, settings.checkpoint, settings.device, options.fetch_weights)
     log.debug(f"engine: {interpolator.name}")
     if settings.ensemble:
         use_ensemble(interpolator)
     if video:
         result = interpolate_video(inputs[0], output, interpolator, settings, overwrite)
         console.result(
-            f"wrote {output}: {result.output_frames} frames at {float(result.output_fps):g} fps from "
+            f"wrote {output}: {console.count(result.output_frames, 'frame')} at {float(result.output_fps):g} fps from "
             f"{result.input_frames} at {float(result.input_fps):g} fps ({interpolator.name} engine; "
-            f"{len(result.cuts)} scene cuts held, not morphed; {result.held} held frames)"
+            f"{console.count(len(result.cuts), 'scene cut')} held, not morphed; "
+            f"{console.count(result.held, 'held frame')})"
         )
         if result.adaptation:
             console.result(adaptation_summary(result.adaptation))
         return
     pair = interpolate_pair(inputs[0], inputs[1], output, interpolator, settings, frames_dir, overwrite)
     console.result(
-        f"wrote {output}: {pair.frames} frames of {pair.width}x{pair.height} "
+        f"wrote {output}: {console.count(pair.frames, 'frame')} of {pair.width}x{pair.height} "
         f"{'RGBA' if pair.channels == 4 else 'RGB'} ({interpolator.name} engine)"
     )
     if frames_dir is not None:

@@ -1,8 +1,9 @@
 """Options shared by several commands: the scene detectors' (filter, and interpolate's video mode, which runs
-the same detectors)."""
+the same detectors); and how interpolate and evaluate let `auto` fetch weights."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -29,3 +30,11 @@ def detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_fr
                 min_shot_frames=min_shot_frames, hold_threshold=hold_threshold)
 
 
+
+
+def fetch_weights(name: str) -> Path:
+    """`auto`'s fetch (engines.get_engine): `framegen weights fetch NAME`'s code, imported only when `auto`
+    has to fetch, so flow and blend start without torch."""
+    from framegen.core.stages import weights
+
+    return weights.fetch(name)

@@ -72,6 +72,6 @@ def run(
     manifest = write_synth_dataset(settings, folder, overwrite)
     train, val = (len(manifest.splits[split].windows) for split in ("train", "val"))
     console.result(
-        f"wrote {train + val} synthetic windows of {settings.length} frames at {settings.size}x{settings.size} "
-        f"to {folder} ({train} train, {val} val)"
+        f"wrote {console.count(train + val, 'synthetic window')} of {settings.length} frames at "
+        f"{settings.size}x{settings.size} to {folder} ({train} train, {val} val)"
     )

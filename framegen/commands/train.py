@@ -117,17 +117,25 @@ def run(
         raise KeyboardInterrupt from None
     if not result.is_main:
         return
-    console.result(f"wrote {result.run}: {result.steps} steps ({result.windows_per_second:.2f} windows/s); "
-                   f"exported step {result.exported_step} to {result.export}")
+    console.result(f"wrote {result.run}: {console.count(result.steps, 'step')} "
+                   f"({result.windows_per_second:.2f} windows/s); exported step {result.exported_step} to {result.export}")
     if result.validation is not None:
         console.result(f"validation: {metrics_text(result.validation)}")
         console.result(f"flow:       {metrics_text(result.flow)}")
         console.result(f"cross-fade: {metrics_text(result.crossfade)}")
         if result.init_validation is not None:
             console.result(f"start ({config.init}): {metrics_text(result.init_validation)}")
-        why_not = why_not_trained(read_export_info(result.export).metadata)
-        console.result("--engine auto uses the exported model" if why_not is None else
-                       f"--engine auto does not use the exported model: {why_not}")
+    console.result(how_to_use(run_folder, why_not_trained(read_export_info(result.export).metadata)))
+
+
+def how_to_use(run: Path, why_not: str | None) -> str:
+    """train's last line: the command that interpolates with the run, and whether `auto` takes it."""
+    if why_not is not None:
+        return (f"--engine auto does not use this run ({why_not}); to use it anyway: "
+                f"framegen interpolate A B --engine model --checkpoint {run} -o out.gif")
+    if Path(run).resolve() == default_folder("run").resolve():
+        return "--engine auto uses this run (the workspace's): framegen interpolate A B -o out.gif"
+    return f"--engine auto uses this run when given: framegen interpolate A B --checkpoint {run} -o out.gif"
 
 
 def resolve_train_config(flags: dict, config_file: Path | None, base: dict | None, full_size: bool):
@@ -146,5 +154,6 @@ def resolve_train_config(flags: dict, config_file: Path | None, base: dict | Non
         return config
     model = ", ".join(f"{key} {value}" for key, value in SMALL_CPU_DEFAULTS["model"].items())
     log.info(f"on the CPU: the small mipal model (recipes/small.toml: {model}), "
-                f"{small.crop} px crops, {small.batch_size} windows a step; --full-size trains the full model")
+             f"{small.crop} px crops, {small.batch_size} windows a step; --full-size trains the full model",
+             extra={"hold": True})  # said once the run starts: an error in the dataset stays one line
     return small

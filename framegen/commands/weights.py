@@ -52,7 +52,9 @@ def run(
         show_installed(store.list_installed(), store.weights_home())
         return
     if target is None:
-        raise UsageError(f"`weights {action.value}` needs {'NAME' if action is Action.fetch else 'FILE --as NAME'}")
+        raise UsageError(f"`weights fetch` needs a NAME: {' or '.join(store.PUBLISHED)} "
+                         f"(e.g. `framegen weights fetch {next(iter(store.PUBLISHED))}`)" if action is Action.fetch
+                         else "`weights import` needs FILE --as NAME")
     if action is Action.fetch:
         if as_name is not None:
             raise UsageError("`weights fetch` installs under its own NAME; --as is for `weights import`")
@@ -68,6 +70,7 @@ def show_installed(installed: list, home: Path) -> None:
     if not installed:
         console.result(f"no weights installed in {home} (`framegen weights fetch rife4` installs some)")
         return
+    console.result("name\tarch\tsource\tlicence\tsize")
     for entry in installed:
         if entry.info is None:
             console.result(f"{entry.name}\t(unreadable: fetch or import it again)\t{entry.folder}")

@@ -33,6 +33,19 @@ MAX_MANIFEST_BYTES = 256 << 20  # far above any manifest framegen writes
 WRITTEN_BY = {"framegen/frames": "extract", "framegen/filter": "filter", "framegen/dataset": "build-dataset"}
 
 
+PIPELINE = ("framegen/frames", "framegen/dataset")  # the folders the stages chain, in order
+
+
+def earlier_stage(folder: Path, found: Any, expected: str) -> str:
+    """The error for a `folder` that holds an earlier stage's output than the one expected (the next step to
+    run); "" otherwise."""
+    if found not in PIPELINE or expected not in PIPELINE or PIPELINE.index(found) >= PIPELINE.index(expected):
+        return ""
+    name, wanted = found.split("/")[1], expected.split("/")[1]
+    return (f"{folder}: a {name} folder (what `framegen {WRITTEN_BY[found]}` writes), not a {wanted}: run "
+            f"`framegen {WRITTEN_BY[expected]} {folder}` first, then give the folder it writes")
+
+
 class UpstreamRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -151,7 +164,8 @@ def check_schema(file: Path, data: Any, schema: str, version: int, kind: str = "
     if not isinstance(data, dict):
         raise InputError(f"{file}: not a framegen {kind}")
     if data.get("schema") != schema:
-        raise InputError(f"{file}: expected a {schema} {kind}, found {data.get('schema')!r}")
+        raise InputError(earlier_stage(Path(file).parent, data.get("schema"), schema)
+                         or f"{file}: expected a {schema} {kind}, found {data.get('schema')!r}")
     if data.get("schema_version") != version:
         raise InputError(f"{file}: {schema} schema_version {data.get('schema_version')!r} is not supported by "
                          f"framegen {__version__} (it reads version {version}){advice}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Callable
 
 from rich.console import Console
 from rich.progress import (
@@ -23,6 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 stderr = Console(stderr=True, highlight=False)
+BEFORE_BAR: list[Callable[[], None]] = []  # called when a bar is about to show (the console's held lines)
 
 
 def shown() -> bool:
@@ -47,6 +49,7 @@ def progress(*extra_columns, unit: str = "it") -> Progress:
 
     `extra_columns` are rich columns such as TextColumn("{task.fields[loss]}") for live losses.
     """
+    before_bar()
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -64,4 +67,11 @@ def progress(*extra_columns, unit: str = "it") -> Progress:
 def line_progress() -> Progress:
     """A live one-line display on stderr whose whole text the caller renders (`task.fields["line"]`, made to
     fit `stderr.width`); off like progress() (`.disable` tells which)."""
+    before_bar()
     return Progress(TextColumn("{task.fields[line]}"), console=stderr, disable=not shown(), transient=False)
+
+
+def before_bar() -> None:
+    if shown():
+        for call in BEFORE_BAR:
+            call()

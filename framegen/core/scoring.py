@@ -9,8 +9,10 @@ windows together, per dataset and per shot.
 
 `framegen evaluate` calls `score_engine` for each engine it is asked for; training validation calls it
 for the model being trained (an engine around the generator) and, once per run, for `flow` and the
-cross-fade on the same windows. `beats_flow` is the rule `auto` relies on: a trained model is used only
-where it scored a higher large-gap PSNR than `flow` on held-out windows.
+cross-fade on the same windows. `beats` is the rule `auto` relies on: a trained model is used only where
+its large-gap PSNR gain over `flow` (or over its starting weights), window by window on the held-out
+windows, is above twice its standard error and above MIN_GAIN_DB; a smaller gain is a tie, and a tie keeps
+the simpler engine.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from framegen.core.errors import InputError
 from framegen.core.formats.dataset import DatasetManifest, open_split
 from framegen.core.media.convert import images_to_tensor
 from framegen.core.media.metrics import all_metrics
+from framegen.core.models.export import PairedGain
 from framegen.core.progress import progress
 
 METRICS = ("psnr", "ssim", "ms_ssim")
 SMALL_GAP_T = 0.5
+MIN_GAIN_DB = 0.1  # the smallest PSNR gain worth switching engines for: below it the frames look the same
 ALL = ("all",)  # the group key of every window together
 
 
@@ -150,6 +154,7 @@ class EngineScores:
 
     groups: dict[tuple[str, ...], GapScores]
     sample: np.ndarray  # the first window's large gap: uint8 (T, H, W, 3), the real end frames around
+    window_psnr: list[float]  # each window's large-gap mean PSNR, in the order scored (for paired_gain)
 
     @property
     def overall(self) -> GapScores:
@@ -161,6 +166,7 @@ def score_engine(engine: Engine, window_sets: list[WindowSet], label: str | None
     gaps = window_gaps(common_window_length(window_sets))
     accumulators: dict[tuple[str, ...], dict[str, Accumulator]] = {}
     sample = None
+    window_psnr = []
     # no bar without a label: training validation runs inside the training loop's own bar
     with progress(unit="windows") if label else contextlib.nullcontext() as bar:
         task = bar.add_task(f"evaluate {label}", total=sum(len(s.indices) for s in window_sets)) if bar else None
@@ -173,8 +179,10 @@ def score_engine(engine: Engine, window_sets: list[WindowSet], label: str | None
                     frames = engine.interpolate(window[gap.first], window[gap.last], gap.times)
                     seconds = time.perf_counter() - start
                     metrics = all_metrics(images_to_tensor(np.stack(frames)), images_to_tensor(window[gap.targets]))
-                    if name == "large_gap" and sample is None:
-                        sample = np.stack([window[gap.first], *frames, window[gap.last]])
+                    if name == "large_gap":
+                        window_psnr.append(float(metrics["psnr"].mean()))
+                        if sample is None:
+                            sample = np.stack([window[gap.first], *frames, window[gap.last]])
                     for key in keys:
                         accumulators.setdefault(key, {g: Accumulator() for g in gaps})[name].add(metrics, gap.times,
                                                                                                 seconds)
@@ -182,9 +190,22 @@ def score_engine(engine: Engine, window_sets: list[WindowSet], label: str | None
                     bar.advance(task)
     groups = {key: GapScores(**{name: accumulator.scores() for name, accumulator in by_gap.items()})
               for key, by_gap in accumulators.items()}
-    return EngineScores(groups, sample)
+    return EngineScores(groups, sample, window_psnr)
 
 
-def beats_flow(model: Scores, flow: Scores) -> bool:
-    """The rule `auto` trusts: the model's mean PSNR above flow's, on the same held-out windows and gap."""
-    return model.psnr > flow.psnr
+def paired_gain(model: list[float], baseline: list[float]) -> PairedGain:
+    """The model's mean PSNR gain over the baseline, paired window by window (the same windows, in the same
+    order), and its margin: twice the standard error of the per-window differences, and at least MIN_GAIN_DB
+    (a few steps that barely move the weights change every window by the same hair, with no spread at all)."""
+    differences = np.asarray(model, np.float64) - np.asarray(baseline, np.float64)
+    count = len(differences)
+    spread = 2 * float(differences.std(ddof=1)) / np.sqrt(count) if count >= 2 else None
+    margin = max(spread, MIN_GAIN_DB) if spread is not None else None
+    return PairedGain(gain=float(differences.mean()) if count else 0.0, margin=margin, windows=count)
+
+
+def beats(gain: PairedGain) -> bool:
+    """The rule `auto` trusts: a gain above its margin. Inside the margin the windows cannot tell the two apart,
+    or the difference is too small to see (a tie); with one window there is no spread to measure, so no gain
+    is trusted."""
+    return gain.margin is not None and gain.gain > gain.margin

@@ -64,7 +64,8 @@ def input_folder(given: Path | None, stage: str) -> Path:
         hint = "" if given is not None else f" (the default workspace: {run_first})"
         raise InputError(f"{folder}: no such folder{hint}")
     if not folder.is_dir():
-        raise InputError(f"{folder}: is a file, expected a folder")
+        raise InputError(f"{folder}: is a file, expected the folder `framegen {WRITTEN_BY[stage]}` writes"
+                         + (f" (a movie? `framegen extract {folder}` first)" if stage == "frames" else ""))
     return folder
 
 

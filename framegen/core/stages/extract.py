@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from framegen.core.errors import UsageError
+from framegen.core.errors import InputError, UsageError
 from framegen.core.formats.frames import AHEAD, WORKERS, FrameInfo, FramesManifest, SourceInfo
 from framegen.core.manifest import sha256_file, write_manifest
 from framegen.core.media.images import encode_png_fast
@@ -74,6 +74,9 @@ def extract(movie: Path, folder: Path, config: ExtractConfig, overwrite: bool = 
     """Decode `movie` into `folder`: PNG frames + manifest.json (written last). Returns the manifest."""
     movie = Path(movie)
     info = probe_movie(movie)
+    if info.still:
+        raise InputError(f"{movie}: a still image, not a movie: extract takes a movie (for two stills, "
+                         "`framegen interpolate A B` animates between them)")
     if info.duration is not None and config.start >= info.duration:
         raise UsageError(f"--start {config.start:g} s is past the end of {movie} ({info.duration:g} s long)")
     width, height = working_size(info, config.max_side)

@@ -183,8 +183,8 @@ def export_run(run: Path, overwrite: bool = False) -> tuple[Path, dict[str, Any]
     state = load_checkpoint(source)
     config = state["config"]
     # .get: checkpoints written before validation compared with flow lack these
-    measured = {key: state.get(key) for key in ("validation", "flow_validation", "beats_flow", "validation_windows",
-                                                "init_validation", "beats_init")}
+    measured = {key: state.get(key) for key in ("validation", "flow_validation", "beats_flow", "flow_gain",
+                                                "validation_windows", "init_validation", "beats_init", "init_gain")}
     metadata = ExportMetadata(**measured, init=config.get("init"), recipe={"step": state["step"], "train": config})
     weights = state["ema"] if state["ema"] is not None else state["generator"]
     return export_model(Path(run) / "export", state["arch"], config["model"], weights, metadata), state

@@ -3,8 +3,9 @@ in a run that started from published or trained weights (`init`), those starting
 
 Every validation scores the model (the EMA generator when EMA is on, wrapped as a `model` engine) on the
 held-out windows, both gaps; the large gap's means are what the run reports, what picks the best
-checkpoint, and what decides `beats_flow` and `beats_init` (scoring.beats_flow's rule) for the export.
-The baselines' scores do not change during a run: they are computed once, at the first validation.
+checkpoint, and, window by window, what decides `beats_flow` and `beats_init` (scoring.beats: a gain the
+spread across windows supports) for the export. The baselines' scores do not change during a run: they are
+computed once, at the first validation.
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ from framegen.core.engines import Engine, get_engine
 from framegen.core.engines.model import ModelEngine
 from framegen.core.files import make_folder
 from framegen.core.media.animation import write_animation
-from framegen.core.scoring import Scores, WindowSet, beats_flow, score_engine, spread
+from framegen.core.models.export import PairedGain
+from framegen.core.scoring import EngineScores, WindowSet, beats, paired_gain, score_engine, spread
 
 SAMPLE_TILE = 128  # longest side of one frame in the sample GIFs, pixels
 SAMPLE_FPS = 8.0
+
+
+def large_gap_means(scores: EngineScores) -> dict[str, float]:
+    """{"psnr", "ssim", "ms_ssim"}: the large gap's means over all the held-out windows."""
+    return scores.overall.large_gap.metrics()
 
 
 @dataclass(frozen=True)
@@ -33,20 +40,30 @@ class Validation:
     model: dict[str, float]
     flow: dict[str, float]
     crossfade: dict[str, float]
-    beats_flow: bool
+    flow_gain: PairedGain  # the model's over flow, window by window
     windows: list[dict]  # WindowSet.reference() of each held-out set
     init: dict[str, float] | None = None  # the starting weights' (a run with `init`)
-    beats_init: bool | None = None
+    init_gain: PairedGain | None = None  # the model's over the starting weights
+
+    @property
+    def beats_flow(self) -> bool:
+        return beats(self.flow_gain)
+
+    @property
+    def beats_init(self) -> bool | None:
+        return beats(self.init_gain) if self.init_gain is not None else None
 
     def checkpoint_fields(self) -> dict:
         """The checkpoint's validation entries (plain values)."""
         return {"validation": self.model, "flow_validation": self.flow, "crossfade": self.crossfade,
-                "beats_flow": self.beats_flow, "validation_windows": self.windows,
-                "init_validation": self.init, "beats_init": self.beats_init}
+                "beats_flow": self.beats_flow, "flow_gain": self.flow_gain.model_dump(),
+                "validation_windows": self.windows, "init_validation": self.init, "beats_init": self.beats_init,
+                "init_gain": self.init_gain.model_dump() if self.init_gain is not None else None}
 
 
 NO_VALIDATION = {"validation": None, "flow_validation": None, "crossfade": None, "beats_flow": None,
-                 "validation_windows": None, "init_validation": None, "beats_init": None}
+                 "flow_gain": None, "validation_windows": None, "init_validation": None, "beats_init": None,
+                 "init_gain": None}
 
 
 class Validator:
@@ -56,24 +73,27 @@ class Validator:
         self.val_sets = val_sets
         self.device = device  # the model is scored where it trains
         self.init_generator = init_generator  # the weights a fine-tuning run started from, or None
-        self.baselines: dict[str, Scores] | None = None
+        self.baselines: dict[str, EngineScores] | None = None
 
     def validate(self, generator: torch.nn.Module) -> Validation | None:
         """The generator's scores beside flow's and the cross-fade's; None without held-out windows."""
         if not self.val_sets:
             return None
         if self.baselines is None:
-            self.baselines = {name: self.large_gap(get_engine(name)) for name in ("flow", "blend")}
+            self.baselines = {name: self.score(get_engine(name)) for name in ("flow", "blend")}
             if self.init_generator is not None:
-                self.baselines["init"] = self.large_gap(ModelEngine(self.init_generator, device=self.device.type))
-        model = self.large_gap(ModelEngine(generator, device=self.device.type))
+                self.baselines["init"] = self.score(ModelEngine(self.init_generator, device=self.device.type))
+        model = self.score(ModelEngine(generator, device=self.device.type))
         flow, init = self.baselines["flow"], self.baselines.get("init")
-        return Validation(model.metrics(), flow.metrics(), self.baselines["blend"].metrics(), beats_flow(model, flow),
-                          [s.reference() for s in self.val_sets], init.metrics() if init is not None else None,
-                          beats_flow(model, init) if init is not None else None)  # the same rule as for flow
+        return Validation(
+            large_gap_means(model), large_gap_means(flow), large_gap_means(self.baselines["blend"]),
+            paired_gain(model.window_psnr, flow.window_psnr), [s.reference() for s in self.val_sets],
+            large_gap_means(init) if init is not None else None,
+            paired_gain(model.window_psnr, init.window_psnr) if init is not None else None,
+        )
 
-    def large_gap(self, engine: Engine) -> Scores:
-        return score_engine(engine, self.val_sets).overall.large_gap
+    def score(self, engine: Engine) -> EngineScores:
+        return score_engine(engine, self.val_sets)
 
     def write_samples(self, path: Path, generator: torch.nn.Module, count: int) -> None:
         """An animated GIF of the first held-out set: one row per window, columns real | cross-fade | model."""

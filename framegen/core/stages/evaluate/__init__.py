@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
 
-from framegen.core.engines import CHECKPOINT_ENGINES, ENGINE_NAMES, Engine, get_engine
+from framegen.core.engines import CHECKPOINT_ENGINES, ENGINE_NAMES, Engine, Fetch, get_engine, unknown_engine
 from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import MANIFEST_NAME, Manifest, UpstreamRef, upstream_ref
@@ -57,8 +57,7 @@ class EvaluateConfig(BaseModel):
     def _known_engines(cls, engines: list[str]) -> list[str]:
         unknown = [e for e in engines if e not in ENGINE_NAMES]
         if unknown or not engines:
-            raise ValueError(f"unknown engine {unknown[0] if unknown else '(none)'!r} "
-                             f"(choose from {', '.join(ENGINE_NAMES)})")
+            raise ValueError(unknown_engine(unknown[0] if unknown else "(none)"))
         return list(dict.fromkeys(engines))
 
 
@@ -90,14 +89,15 @@ class EvaluationReport(Manifest):
     results: list[EngineResult]
 
 
-def engines_to_run(config: EvaluateConfig) -> list[tuple[str, Engine]]:
-    """(label, engine) for each engine asked for; model and auto once per checkpoint (labelled by its run)."""
+def engines_to_run(config: EvaluateConfig, fetch: Fetch | None = None) -> list[tuple[str, Engine]]:
+    """(label, engine) for each engine asked for; model and auto once per checkpoint (labelled by its run).
+    `fetch`: how `auto` installs published weights when none are (engines.get_engine)."""
     runs = []
     for name in config.engines:
         if name in CHECKPOINT_ENGINES:
             several = len(config.checkpoints) > 1
-            runs += [(f"{name}:{checkpoint_label(c)}" if several else name, get_engine(name, c, config.device))
-                     for c in config.checkpoints or [None]]
+            runs += [(f"{name}:{checkpoint_label(c)}" if several else name,
+                      get_engine(name, c, config.device, fetch)) for c in config.checkpoints or [None]]
         else:
             runs.append((name, get_engine(name)))
     return runs
@@ -109,9 +109,10 @@ def checkpoint_label(checkpoint: Path) -> str:
     return folder.parent.name if folder.name == "export" else folder.name
 
 
-def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path) -> EvaluationReport:
+def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path,
+             fetch: Fetch | None = None) -> EvaluationReport:
     """Run every engine on the windows of `config.split` of each dataset; the report (to be written in
-    `report_folder`, which its dataset references are relative to)."""
+    `report_folder`, which its dataset references are relative to). `fetch`: as for engines_to_run."""
     if not datasets:
         raise UsageError("give at least one dataset folder")
     if len(set(datasets)) != len(datasets):
@@ -125,7 +126,7 @@ def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path) 
             raise InputError(f"{windows.folder}: the {config.split!r} split has no windows")
     length = common_window_length(window_sets)
     results, samples = [], []
-    for label, engine in engines_to_run(config):
+    for label, engine in engines_to_run(config, fetch):
         for ensemble in (False, True) if config.ensemble and isinstance(engine, ModelEngine) else (False,):
             engine.ensemble = ensemble
             row = label + ("+ensemble" if ensemble else "")

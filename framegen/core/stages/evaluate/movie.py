@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from rich.table import Table
 
-from framegen.core.engines import Engine
+from framegen.core.engines import Engine, Fetch
 from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import Manifest
@@ -104,10 +104,11 @@ class Run:
     rows: dict[tuple[bool, bool], Row]  # (adapted, ensemble) -> row
 
 
-def movie_runs(config: EvaluateConfig) -> list[Run]:
-    """The engines of `config`, each with its rows; UsageError for --adapt without a network that adapts."""
+def movie_runs(config: EvaluateConfig, fetch: Fetch | None = None) -> list[Run]:
+    """The engines of `config`, each with its rows; UsageError for --adapt without a network that adapts.
+    `fetch`: how `auto` installs published weights when none are (engines.get_engine)."""
     runs = []
-    for name, engine in engines_to_run(config):
+    for name, engine in engines_to_run(config, fetch):
         network = isinstance(engine, ModelEngine)
         label = engine.name if not network else f"model:{network_label(engine, config, name)}"
         adapts = config.adapt and network and engine.info is not None and engine.info.arch in ADAPTABLE_ARCHS
@@ -130,14 +131,15 @@ def network_label(engine: ModelEngine, config: EvaluateConfig, name: str) -> str
     return engine.info.arch if engine.info is not None else name
 
 
-def evaluate_movie(movie: Path, config: EvaluateConfig) -> MovieEvaluationReport:
-    """Score every engine of `config` on the odd drawings of `movie` (see the module docstring)."""
+def evaluate_movie(movie: Path, config: EvaluateConfig, fetch: Fetch | None = None) -> MovieEvaluationReport:
+    """Score every engine of `config` on the odd drawings of `movie` (see the module docstring); `fetch`: as
+    for movie_runs."""
     info = probe_movie(movie)
     scenes = analyse_movie(movie, info, config.filter, config.start, config.end)
     shots = shot_infos(scenes, config.score_every)
     if not any(shot.scored for shot in shots.values()):
         raise InputError(f"{movie}: no shot has three distinct drawings, so no drawing can be made back and scored")
-    runs = movie_runs(config)
+    runs = movie_runs(config, fetch)
     rng = np.random.default_rng(config.adaptation.seed)
     total = sum(shot.scored for shot in shots.values()) * sum(len(run.rows) for run in runs)
     with progress(unit="frames") as bar, MovieReader(movie, info, 0, config.start, config.end) as frames:
