@@ -5,7 +5,7 @@
     python bench/bench_train.py --memory   # peak RSS of `framegen train` against its estimate
 
 What it prints, per config:
-- windows/s of a bare training step (core.training_step.train_step, the trainer's own step: G forward, D
+- windows/s of a bare training step (core.training.step.train_step, the trainer's own step: G forward, D
   step on detached fakes, G step), wall clock, all threads, the fastest of a few steps (the machine is
   shared: the minimum is the least disturbed);
 - the overhead of `framegen train` (core.trainer.train: sampler, loader, EMA, progress, loss bookkeeping)
@@ -39,7 +39,7 @@ from framegen.core.training.data import SeededWindows, WindowSampler, open_train
 from framegen.core.training.loop import train
 from framegen.core.training.memory import estimate_memory
 from framegen.core.training.models import TrainingModels
-from framegen.core.training.pairs import sample_pairs, step_generator
+from framegen.core.training.pairs import sample_pairs, step_rng
 from framegen.core.training.step import train_step
 
 SIZE = 256
@@ -81,7 +81,7 @@ def bare_step_seconds(config: TrainConfig, batch: torch.Tensor, steps: int, cloc
     durations = []
     for step in range(steps + 1):  # the first step warms up
         started = clock()
-        pairs = sample_pairs(batch, config.times, config.small_gap, step_generator(config.seed, step))
+        pairs = sample_pairs(batch, config.times, config.small_gap, step_rng(config.seed, step))
         train_step(models, pairs, contextlib.nullcontext())
         durations.append(clock() - started)
     return durations[1:]

@@ -20,7 +20,7 @@ from framegen.core.scoring import beats
 from framegen.core.stages import weights
 from framegen.core.training.config import FINETUNE_DEFAULTS, TrainConfig
 from framegen.core.training.losses import L2SP
-from framegen.core.training.pairs import sample_pairs, step_generator
+from framegen.core.training.pairs import sample_pairs, step_rng
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 QUICK = ["--crop", "64", "--batch-size", "2", "--max-steps", "3", "--seed", "1", "--config", "quick.toml"]
@@ -68,7 +68,7 @@ def test_sample_pairs_takes_the_frames_at_the_times_it_names():
     window = torch.arange(8.0)[None, :, None, None, None].expand(6, 8, 3, 4, 4)  # frame k is all k
     for mode in ("window", "all", "random", "midpoints"):
         for step in range(8):
-            pairs = sample_pairs(window, mode, 0.5, step_generator(0, step))
+            pairs = sample_pairs(window, mode, 0.5, step_rng(0, step))
             first, second = pairs.frame0[:, 0, 0, 0], pairs.frame1[:, 0, 0, 0]  # (B,) frame indices
             expected = first[:, None] + pairs.times * (second - first)[:, None]  # (B, K)
             torch.testing.assert_close(pairs.targets[:, :, 0, 0, 0], expected)
@@ -80,13 +80,13 @@ def test_sample_pairs_takes_the_frames_at_the_times_it_names():
 
 def test_sample_pairs_draws_both_gaps_and_is_a_function_of_seed_and_step():
     window = torch.arange(8.0)[None, :, None, None, None].expand(64, 8, 3, 2, 2)
-    pairs = sample_pairs(window, "random", 0.25, step_generator(3, 7))
+    pairs = sample_pairs(window, "random", 0.25, step_rng(3, 7))
     gaps = (pairs.frame1 - pairs.frame0)[:, 0, 0, 0]
     assert set(gaps.tolist()) == {2.0, 7.0}  # the small gap and the window's large gap
     assert 4 <= int((gaps == 2).sum()) <= 30  # about a quarter
-    again = sample_pairs(window, "random", 0.25, step_generator(3, 7))
+    again = sample_pairs(window, "random", 0.25, step_rng(3, 7))
     assert torch.equal(pairs.times, again.times) and torch.equal(pairs.frame0, again.frame0)
-    large = [sample_pairs(window, "all", 0.25, step_generator(0, s)).times.shape[1] for s in range(20)]
+    large = [sample_pairs(window, "all", 0.25, step_rng(0, s)).times.shape[1] for s in range(20)]
     assert set(large) == {1, 6}  # "all": every in-between t of the large gap, or a small-gap step
 
 

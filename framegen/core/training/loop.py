@@ -3,7 +3,7 @@
 `train()` reads top to bottom in phases (nanoGPT's train.py), each a function (module):
     setup    the distributed group from torchrun's env vars, device, precision, seeds    train, setup
     data     the datasets' train splits (mixed by weight), their held-out windows        open_data (training_data)
-    models   generator + loss, discriminator, optimizers, scalers, EMA, DDP              TrainingModels (training_step)
+    models   generator + loss, discriminator, optimizers, scalers, EMA, DDP              TrainingModels (models)
     resume   every state from RUN/checkpoints/last.pt                                    resume_training
     memory   the peak estimated, a run that cannot fit refused (training_memory)        check_run_memory
     loop     train_step in pix2pix order on the frames training_pairs picks; checkpoints   training_loop
@@ -58,7 +58,7 @@ from framegen.core.training.guard import Stopped, check_losses, check_weights
 from framegen.core.training.log import RunLog, TrainingProgress
 from framegen.core.training.memory import check_run_memory
 from framegen.core.training.models import TrainingModels
-from framegen.core.training.pairs import sample_pairs, step_generator
+from framegen.core.training.pairs import sample_pairs, step_rng
 from framegen.core.training.step import autocast_context, train_step
 from framegen.core.training.validation import NO_VALIDATION, Validation, Validator
 from framegen.core.workspace import check_apart_from_inputs, record_written, stage_output
@@ -367,7 +367,7 @@ def training_loop(session: Session, signals: StopSignals) -> None:
             start_epoch(session)
             tick = time.perf_counter()
             for window in data.loader:  # uint8 (B, T, 3, H, W)
-                epoch_done = training_step(session, window, progress, tick)
+                epoch_done = run_step(session, window, progress, tick)
                 display.update(state.step, state.epoch, session.total_steps)
                 validate_or_checkpoint(session, epoch_done)
                 stop_if_asked(session, signals)
@@ -394,13 +394,13 @@ def stop_if_asked(session: Session, signals: StopSignals) -> None:
         stop_with_checkpoint(session, signals.requested)
 
 
-def training_step(session: Session, window: torch.Tensor, progress: float, tick: float) -> bool:
+def run_step(session: Session, window: torch.Tensor, progress: float, tick: float) -> bool:
     """One step on a batch of windows, uint8 (B, T, 3, H, W), loaded since `tick`; True when it ended an epoch.
     A loss that is not finite stops the run here (exit 3)."""
     config, state, models = session.config, session.state, session.models
     models.set_learning_rates(learning_rate_factor(config, state.step, progress))
     window = windows_to_float(window.to(session.dist.device, non_blocking=True))  # (B, T, 3, H, W) in [0, 1]
-    pairs = sample_pairs(window, config.times, config.small_gap, step_generator(config.seed, state.step))
+    pairs = sample_pairs(window, config.times, config.small_gap, step_rng(config.seed, state.step))
     terms = train_step(models, pairs, session.amp)
     check_losses(terms, state.step + 1, kept(session))
     models.update_ema(state.step)

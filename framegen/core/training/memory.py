@@ -27,7 +27,7 @@ from framegen.core.training.config import TrainConfig
 from framegen.core.training.data import TrainingData
 from framegen.core.training.distributed import Distributed
 from framegen.core.training.models import TrainingModels
-from framegen.core.training.pairs import sample_pairs, step_generator
+from framegen.core.training.pairs import sample_pairs, step_rng
 from framegen.core.training.step import train_step
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_len
     with torch.device("meta"):
         models = TrainingModels(shapes_only, torch.device("meta"))
         window = torch.zeros(config.batch_size, window_length, 3, *frame_size)  # (B, T, 3, H, W) in [0, 1]
-    pairs = sample_pairs(window, config.times, config.small_gap, step_generator(config.seed, 0))
+    pairs = sample_pairs(window, config.times, config.small_gap, step_rng(config.seed, 0))
     try:
         with torch.autograd.graph.saved_tensors_hooks(remember, lambda tensor: tensor):
             train_step(models, pairs, contextlib.nullcontext())

@@ -67,7 +67,7 @@ class TrainingModels:
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
         self.learning_rates = (config.lr, config.gan.lr)
         # the modules the step calls: DistributedDataParallel wrappers under torchrun, else the modules
-        self.step_generator, self.step_discriminator = self.generator, self.discriminator
+        self.step_network, self.step_discriminator = self.generator, self.discriminator
 
     def wrap_distributed(self, dist: Distributed) -> None:
         """DDP without broadcasting buffers on each forward: the spectral-norm vectors change in every forward,
@@ -75,7 +75,7 @@ class TrainingModels:
         if not dist.enabled:
             return
         ids = [dist.device.index] if dist.device.type == "cuda" else None
-        self.step_generator = DistributedDataParallel(self.generator, device_ids=ids, broadcast_buffers=False)
+        self.step_network = DistributedDataParallel(self.generator, device_ids=ids, broadcast_buffers=False)
         if self.discriminator is not None:
             self.step_discriminator = DistributedDataParallel(self.discriminator, device_ids=ids,
                                                               broadcast_buffers=False)

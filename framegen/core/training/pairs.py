@@ -10,7 +10,7 @@
     midpoints   one triplet (i, i+2d) -> i+d per window, d and i random: the only times rife3hd makes
                 exactly (its other times are bisections at dyadic times)
 
-The draws are a pure function of (seed, step) (`step_generator`), so a resumed run draws what an
+The draws are a pure function of (seed, step) (`step_rng`), so a resumed run draws what an
 uninterrupted one would have.
 """
 
@@ -34,7 +34,7 @@ class TrainingPairs:
     targets: torch.Tensor  # (B, K, 3, H, W) in [0, 1]: the real frames at `times`
 
 
-def step_generator(seed: int, step: int) -> torch.Generator:
+def step_rng(seed: int, step: int) -> torch.Generator:
     """The random source of one step's draws: a pure function of (seed, step)."""
     return torch.Generator().manual_seed(seed * 2_000_003 + step)
 

@@ -31,7 +31,7 @@ def train_step(models: TrainingModels, pairs: TrainingPairs, amp) -> dict[str, t
     """
     frame0, frame1, times, window = pairs.frame0, pairs.frame1, pairs.times, pairs.targets
     with amp:
-        outputs = models.step_generator(frame0, frame1, times, window if models.criterion.needs_targets else None,
+        outputs = models.step_network(frame0, frame1, times, window if models.criterion.needs_targets else None,
                                         intermediates=True)
     fake = outputs["frames"]  # (B, K, 3, H, W) in [0, 1]
     terms: dict[str, torch.Tensor] = {}
