@@ -123,9 +123,15 @@ def run_case(inputs: dict[str, Path], args: list[str], capsys) -> tuple[int, str
     return code, capsys.readouterr().err
 
 
-def assert_handled(code: int, err: str, case: str) -> None:
+NOT_NUMBERS = ("nan", "inf", "-inf", "0.5,inf", "abc", '"abc"')  # never a valid setting
+
+
+def assert_handled(code: int, err: str, case: str, value: object = None) -> None:
+    """Exit 0, 2 or 3 with at most one `error:` line; a setting typed as NaN, inf or text is exit 2."""
     lines = err.strip().splitlines()
     assert code in (0, 2, 3), f"{case}: exit {code}: {err}"
+    if value in NOT_NUMBERS:
+        assert code == 2, f"{case}: exit {code}, expected 2 (a usage error): {err}"
     assert "Traceback" not in err and len(lines) <= 1, f"{case}: {err}"
     assert code == 0 or lines[0].startswith("error:"), f"{case}: {err}"
 
@@ -156,7 +162,7 @@ def option_case_id(case) -> str:
 @pytest.mark.parametrize("command, flag, value", OPTION_CASES, ids=map(option_case_id, OPTION_CASES))
 def test_numeric_options(inputs, capsys, train_stops_at_its_config, command, flag, value):
     code, err = run_case(inputs, [*BASE_ARGS[command], flag, value], capsys)
-    assert_handled(code, err, f"{command} {flag} {value}")
+    assert_handled(code, err, f"{command} {flag} {value}", value)
 
 
 TRAIN_CASES = [case for case in OPTION_CASES if case[0] == "train"]
@@ -188,7 +194,7 @@ def test_numeric_config_keys(inputs, capsys, train_stops_at_its_config, command,
     Path("fuzz.toml").write_text(f"{key} = {value}\n{extra}")
     args = without_option(without_option(BASE_ARGS[command], "--config"), "--" + key.replace("_", "-"))
     code, err = run_case(inputs, [*args, "--config", "fuzz.toml"], capsys)
-    assert_handled(code, err, f"{command}: {key} = {value}")
+    assert_handled(code, err, f"{command}: {key} = {value}", value)
 
 
 # Each document, the command that reads it, and where the document is in that command's input.
