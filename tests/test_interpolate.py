@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import struct
+import re
 import subprocess
 import sys
 import time
@@ -428,3 +429,26 @@ def test_a_huge_image_is_refused_from_its_header_in_one_line(cli, pair, tmp_path
     code, _, err = cli("interpolate", huge, pair[1], "-o", tmp_path / "out.gif")
     assert code == 3 and "larger than framegen handles" in err, err
     assert len(err.strip().splitlines()) == 1 and "Warning" not in err
+
+
+def stream_seconds(path: Path, kind: str) -> float:
+    """The duration of the `kind` stream ("v" or "a") of a movie, from its last packet's end."""
+    done = subprocess.run([ffmpeg_binary(), "-hide_banner", "-i", str(path), "-map", f"0:{kind}", "-c", "copy",
+                           "-f", "null", "-"], capture_output=True, text=True, check=True)
+    times = re.findall(r"time=(\d+):(\d+):([\d.]+)", done.stderr)
+    h, m, s = times[-1]
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def test_video_mode_cuts_sound_that_outlasts_the_pictures(cli, tmp_path):
+    """A movie whose sound lasts 3 s and pictures 1 s (as a variable-rate movie played at one rate can be):
+    the output's audio stops with its video."""
+    silent = write_video(tmp_path / "silent.mp4", moving_square_frames(24))  # 1 s at 24 fps
+    movie = tmp_path / "movie.mp4"
+    subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(silent), "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=3", "-c:v", "copy", "-c:a", "aac", str(movie)], check=True)
+    assert stream_seconds(movie, "a") > 2.5
+    code, _, err = cli("interpolate", movie, "-o", tmp_path / "out.mp4", "--engine", "blend")
+    assert code == 0, err
+    video, sound = stream_seconds(tmp_path / "out.mp4", "v"), stream_seconds(tmp_path / "out.mp4", "a")
+    assert sound <= video + 0.1, (video, sound)

@@ -319,7 +319,9 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
         output_fps = input_fps * (config.factor or DEFAULT_FACTOR)
     count = max(1, math.floor(n * output_fps / input_fps))
     segments = plan_segments(drawings, cuts, (k * input_fps / output_fps for k in range(count)))
-    audio = Audio(movie, config.start, config.end) if kind == "mp4" else None
+    # the sound stops with the pictures: a variable-rate movie's frames, played at one rate, may last less
+    audio_end = config.start + float(count / output_fps)
+    audio = Audio(movie, config.start, min(config.end or audio_end, audio_end)) if kind == "mp4" else None
     reports: list[AdaptReport] = []
     with progress(unit="frames") as bar, MovieReader(movie, info, 0, config.start, config.end) as source, \
             MovieReader(movie, info, 0, config.start, config.end) if adapter else nullcontext() as ahead:
