@@ -79,6 +79,17 @@ def test_rerun_needs_overwrite(cli, tmp_path):
     assert read_manifest(FilterManifest, frames, "filter.json").parameters["ratio_window"] == 5
 
 
+def test_overwrite_keeps_the_earlier_result_when_a_frame_is_unreadable(cli, tmp_path):
+    frames = extracted(cli, tmp_path, n=24, cuts=(), held=())
+    assert cli("filter", frames)[0] == 0
+    before = (frames / "filter.json").read_bytes()
+    broken = sorted(frames.glob("*.png"))[10]
+    broken.write_bytes(broken.read_bytes()[:100])  # a truncated PNG
+    code, _, err = cli("filter", frames, "--overwrite")
+    assert code == 3 and len(err.strip().splitlines()) == 1
+    assert (frames / "filter.json").read_bytes() == before
+
+
 def test_default_folder(cli, tmp_path):
     code, _, err = cli("filter")
     assert code == 3 and "framegen-work/frames" in err

@@ -39,9 +39,11 @@ def filter_frames(folder: Path, config: FilterConfig, overwrite: bool = False) -
         if (folder / FILTER_NAME).exists() and not overwrite:
             raise UsageError(f"{folder}: already filtered ({FILTER_NAME} exists; use --overwrite to redo it)")
         detector = SceneDetector(config)  # vgg16 loads its weights here, and may refuse: first
-        (folder / FILTER_NAME).unlink(missing_ok=True)
         detector.process_frames(same_size_frames(folder, frames), frames.frame_count, "filter")
         scenes = detector.post_process()
+        # every frame decoded: only now is the earlier result removed (a stop from here on leaves no
+        # filter.json beside scores it does not describe)
+        (folder / FILTER_NAME).unlink(missing_ok=True)
         write_scores(folder / SCORES_NAME, frames, scenes)
         source = [frame.source_index for frame in frames.frames]
         manifest = FilterManifest(
