@@ -388,3 +388,11 @@ def test_a_run_listed_by_an_earlier_framegen_top_level_only_is_still_replaced_wh
     code, _, err = cli("-q", "train", "ds", "-o", "run", "--config", "train.toml", "--overwrite", "--max-steps", "1",
                        *FAST)
     assert code == 0, err
+
+
+def test_evaluate_refuses_one_new_path_for_both_the_report_and_the_gif(cli, tmp_path):
+    make_dataset(tmp_path / "ds")
+    code, _, err = cli("evaluate", tmp_path / "ds", "--engine", "blend", "-o", tmp_path / "same.gif",
+                       "--gif", tmp_path / "same.gif")
+    assert code == 2 and "both --gif and -o" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "same.gif").exists()

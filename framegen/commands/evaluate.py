@@ -126,6 +126,8 @@ def evaluate_datasets(folders: list[Path], settings, report_path: Path, overwrit
     earlier_report = partial(is_manifest_of, schema=EvaluationReport.SCHEMA)
     workspace.check_output_file(report_path, folders, overwrite, earlier_report, "evaluation.json")
     if settings.gif is not None:
+        if Path(settings.gif).resolve() == Path(report_path).resolve():
+            raise UsageError(f"{settings.gif}: given as both --gif and -o; the report and the animation need two files")
         workspace.check_output_file(settings.gif, [*folders, report_path], overwrite, is_animation_file)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report = evaluate(folders, settings, report_path.parent, options.fetch_weights)
