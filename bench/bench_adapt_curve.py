@@ -60,25 +60,16 @@ def main() -> None:
             evens = drawings[0::2]
             if not targets or len(evens) < 3:
                 continue
-            config = AdaptConfig(steps=1, lr=args.lr, batch=args.batch, crop=args.crop, pull=args.pull)
+            config = AdaptConfig(lr=args.lr, batch=args.batch, crop=args.crop, pull=args.pull)
             pool = CropPool.collect(iter(evens), len(evens), config, rng)
             adapter = ShotAdapter(engine.generator, config, engine.device)
             curve = [mean_psnr(engine, drawings, targets)]
             start = time.perf_counter()
-            done = 0
-            optimiser = torch.optim.AdamW(engine.generator.parameters(), lr=args.lr, weight_decay=0.0)
-            generator = torch.Generator().manual_seed(0)
-            for mark in marks:
-                engine.generator.requires_grad_(True)
-                for _ in range(mark - done):
-                    loss = adapter.step_loss(pool.batch(args.batch, generator, engine.device))
-                    optimiser.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimiser.step()
-                engine.generator.requires_grad_(False)
-                done = mark
+            optimiser, generator = adapter.optimiser(), torch.Generator().manual_seed(0)
+            for done, mark in zip([0, *marks], marks):
+                adapter.steps(pool, mark - done, optimiser, generator)
                 curve.append(mean_psnr(engine, drawings, targets))
-            seconds = (time.perf_counter() - start) / max(1, done)
+            seconds = (time.perf_counter() - start) / marks[-1]
             adapter.restore()
             rows[shot] = {"frames": len(targets), "curve": curve, "seconds_per_step": seconds}
             gains = " ".join(f"{c - curve[0]:+.2f}" for c in curve[1:])

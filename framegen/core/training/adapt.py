@@ -185,23 +185,28 @@ class ShotAdapter:
         rng = torch.Generator().manual_seed(c.seed * 1_000_003 + self.shots)
         check = pool.samples[:CHECK_SAMPLES].to(self.device).float() / 255.0  # (S, 3, 3, c, c)
         report.loss_before = self.cycle_loss(check)
-        parameters = [p for p in self.generator.parameters()]
-        optimiser = torch.optim.AdamW(parameters, lr=c.lr, weight_decay=0.0)
-        self.generator.requires_grad_(True)
-        try:
-            for _ in range(c.steps):
-                loss = self.step_loss(pool.batch(c.batch, rng, self.device))
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-        finally:
-            self.generator.requires_grad_(False)
+        self.steps(pool, c.steps, self.optimiser(), rng)
         report.steps = c.steps
         report.loss_after = self.cycle_loss(check)
         report.kept = report.loss_after < report.loss_before
         if not report.kept:
             self.restore()
         report.seconds = time.perf_counter() - start
+
+    def optimiser(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.generator.parameters(), lr=self.config.lr, weight_decay=0.0)
+
+    def steps(self, pool: CropPool, count: int, optimiser: torch.optim.Optimizer, rng: torch.Generator) -> None:
+        """`count` optimiser steps on batches of `pool` (the generator's weights change in place)."""
+        self.generator.requires_grad_(True)
+        try:
+            for _ in range(count):
+                loss = self.step_loss(pool.batch(self.config.batch, rng, self.device))
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+        finally:
+            self.generator.requires_grad_(False)
 
     def step_loss(self, triplets: torch.Tensor) -> torch.Tensor:
         """The cycle loss and the pull on a batch (B, 3, 3, c, c): one scalar to minimise."""

@@ -125,9 +125,8 @@ def movie_runs(config: EvaluateConfig, fetch: Fetch | None = None) -> list[Run]:
 
 def network_label(engine: ModelEngine, config: EvaluateConfig, name: str) -> str:
     """The network's name in a row label: the checkpoint given (rife4, a run's folder name), else its arch."""
-    given = [c for c in config.checkpoints] if config.checkpoints else []
-    if len(given) == 1:
-        return checkpoint_label(given[0])
+    if len(config.checkpoints) == 1:
+        return checkpoint_label(config.checkpoints[0])
     return engine.info.arch if engine.info is not None else name
 
 
