@@ -4,6 +4,7 @@ fine-tuning defaults and the recipes."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from pathlib import Path
@@ -19,8 +20,11 @@ from framegen.core.models.rife import Rife3HD, Rife4
 from framegen.core.scoring import beats
 from framegen.core.stages import weights
 from framegen.core.training.config import FINETUNE_DEFAULTS, TrainConfig
+from framegen.core.training.cycle import cycle_error
 from framegen.core.training.losses import L2SP
+from framegen.core.training.models import TrainingModels
 from framegen.core.training.pairs import sample_pairs, step_rng
+from framegen.core.training.step import train_step
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 QUICK = ["--crop", "64", "--batch-size", "2", "--max-steps", "3", "--seed", "1", "--config", "quick.toml"]
@@ -202,3 +206,54 @@ def test_init_refusals_are_one_line(cli, dataset, tmp_path):
     assert code == 3 and "no installed weights" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli("train", dataset, "--arch", "rife3hd", "--init", "rife3hd", "--times", "all", "-o", "c", *QUICK)
     assert code == 2 and "midpoints" in err
+
+
+# ---------------------------------------------------------------------------------------------- the cycle
+
+
+def cycle_config(init: Path, **options) -> TrainConfig:
+    return TrainConfig(arch="rife4", init=str(init), objective="cycle", crop=64, batch_size=2, ema=0.0,
+                       warmup_steps=0, **options)
+
+
+def test_the_cycle_objective_learns_its_midpoint_triplets(rife4_home):
+    config = cycle_config(rife4_home, lr=1e-3, l2_sp=0.0)
+    assert config.times == "midpoints"
+    models = TrainingModels(config, torch.device("cpu"))
+    torch.manual_seed(0)
+    window = torch.rand(2, 8, 3, 64, 64)  # (B, T, 3, H, W) in [0, 1]
+    pairs = sample_pairs(window, config.times, config.small_gap, step_rng(0, 0))
+    assert torch.all((pairs.times == 0.5))  # A, M, B the same gap apart: M is the midpoint
+    triplet = (pairs.frame0, pairs.targets[:, 0], pairs.frame1)
+    before = cycle_error(models.generator, *triplet)
+    losses = [train_step(models, pairs, contextlib.nullcontext()) for _ in range(8)]
+    assert set(losses[0]) == {"g", "l1", "laplacian", "pull"}
+    assert losses[0]["pull"] == 0  # the frozen starting weights make exactly P and Q at first
+    assert losses[-1]["pull"] > 0  # then the network moves away from them, and is pulled back
+    assert cycle_error(models.generator, *triplet) < 0.9 * before
+    start, _ = load_exported(rife4_home)  # the reference stays the starting weights
+    for name, tensor in start.state_dict().items():
+        assert torch.equal(models.cycle_reference.state_dict()[name], tensor), name
+
+
+def test_train_with_the_cycle_objective_runs_validates_and_exports(cli, dataset, rife4_home, tmp_path):
+    code, out, err = cli("train", dataset, "--arch", "rife4", "--init", "rife4", "--objective", "cycle", "-o", "run",
+                         *QUICK, "--lr", "1e-4")
+    assert code == 0, err
+    rows = read_metrics(tmp_path / "run")
+    assert [row["step"] for row in rows] == ["0", "3"] and float(rows[-1]["loss_pull"]) > 0
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["parameters"]["objective"] == "cycle" and manifest["parameters"]["times"] == "midpoints"
+    start, _ = load_exported(rife4_home)
+    trained = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["generator"]
+    assert not torch.equal(trained["block0.conv0.0.0.weight"], start.state_dict()["block0.conv0.0.0.weight"])
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--arch", "mipal"], "not --arch mipal"),
+    (["--arch", "rife4"], "needs --init"),
+    (["--arch", "rife4", "--init", "rife4", "--times", "random"], "--times random does not apply"),
+])
+def test_cycle_refusals_are_one_line(cli, dataset, rife4_home, options, words):
+    code, _, err = cli("train", dataset, "--objective", "cycle", *options, "-o", "run", *QUICK)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err

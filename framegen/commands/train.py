@@ -52,6 +52,9 @@ def run(
     times: Optional[str] = typer.Option(
         None, "--times", help="What a step learns from: window | all | random | midpoints (default: mipal window, "
         "rife4 random, rife3hd midpoints)."),
+    objective: Optional[str] = typer.Option(
+        None, "--objective", help="direct: (A, B) -> M; cycle: f(f(A, M), f(M, B)) -> M, at the gap it fills "
+        "(rife4/rife3hd with --init; default direct)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (default: none)."),
     max_minutes: Optional[float] = typer.Option(
@@ -105,7 +108,7 @@ def run(
     flags = dict(
         datasets=[str(input_folder(d, "dataset")) for d in datasets] if datasets else None,
         mix=_parse_mix(mix), validate_synthetic=validate_synthetic, epochs=epochs, batch_size=batch_size,
-        device=device, precision=precision, arch=arch, init=init, lr=lr, times=times, seed=seed,
+        device=device, precision=precision, arch=arch, init=init, lr=lr, times=times, objective=objective, seed=seed,
         max_steps=max_steps, max_minutes=max_minutes, crop=crop, checkpoint_every=checkpoint_every,
         checkpoint_minutes=checkpoint_minutes, validate_every=validate_every, keep=keep, workers=workers,
     )

@@ -57,7 +57,6 @@ from framegen.core.resources import available_memory
 from framegen.core.scenes import FilterConfig, analyse_movie, shot_spans
 from framegen.core.training.adapt import (
     ADAPT_FRAMES,
-    ADAPTABLE_ARCHS,
     AdaptConfig,
     AdaptReport,
     CropPool,
@@ -65,6 +64,7 @@ from framegen.core.training.adapt import (
     adaptation_memory,
     shot_pools,
 )
+from framegen.core.training.cycle import CYCLE_ARCHS
 from framegen.core.workspace import check_output_file, stage_output
 
 log = logging.getLogger(__name__)
@@ -343,9 +343,9 @@ def shot_adapter(engine: Engine, config: InterpolateConfig) -> ShotAdapter | Non
     if not config.adapt:
         return None
     arch = engine.info.arch if isinstance(engine, ModelEngine) and engine.info is not None else None
-    if arch not in ADAPTABLE_ARCHS:
+    if arch not in CYCLE_ARCHS:
         what = f"the {arch} network" if arch else f"the {engine.name} engine, which has no network,"
-        raise UsageError(f"--adapt needs a network that adapts ({', '.join(ADAPTABLE_ARCHS)}); {what} cannot: "
+        raise UsageError(f"--adapt needs a network that adapts ({', '.join(CYCLE_ARCHS)}); {what} cannot: "
                          "use --engine model --checkpoint rife4")
     return ShotAdapter(engine.generator, config.adaptation, engine.device)
 

@@ -1,12 +1,9 @@
 """Test-time adaptation: a network learns the shot it is about to interpolate, from that shot's own drawings,
 at the very gap it will fill, and is reset afterwards.
 
-The cycle scheme (VFI_Adapter, Wu et al., BMVC 2023): from three consecutive input drawings (A, M, B) the
-network makes P = f(A, M) and Q = f(M, B) at t = 1/2, then f(P, Q) at t = 1/2, which should be M. Every pass
-is at the input's own gap, the gap interpolation fills; training on (A, B) -> M instead would teach twice the
-gap, which is why fine-tuning on other shots (`framegen train`) never paid. The loss is RifeLoss's (L1 and the
-Laplacian-pyramid L1) on the cycle, plus a pull of P and Q towards the frozen network's own P0, Q0 (Reda et
-al., ICCV 2019), which keeps a few steps on a few drawings from drifting.
+It learns by the cycle objective (training/cycle.py): from three consecutive input drawings (A, M, B),
+f(f(A, M), f(M, B)) should be M, at the very gap interpolation fills, with a pull towards the frozen
+network's outputs.
 
 Memory does not grow with the frame size or the shot's length: a shot gives a pool of at most
 `max_triplets` triplets (spread over the shot), each cut into `crops_per_triplet` random crops of
@@ -32,12 +29,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from framegen.core.models.registry import interpolate_padded
+from framegen.core.training.cycle import CycleNetwork, cycle_error, cycle_terms
 from framegen.core.training.losses import RifeLoss, RifeLossConfig
 
 log = logging.getLogger(__name__)
 
-ADAPTABLE_ARCHS = ("rife4", "rife3hd")  # networks that make the midpoint t = 1/2 the cycle needs
 CHECK_SAMPLES = 4  # pool samples the stopping rule scores before and after
 ADAPT_FRAMES = 4  # full frames held while a pool is collected: the three of a triplet and the one decoded
 # Peak memory of a step, bytes per pixel of the step's crops (batch x crop^2): three passes kept for the
@@ -139,12 +135,6 @@ def crops_of(triplet: np.ndarray, side: int, count: int, rng: np.random.Generato
     return crops
 
 
-def midpoint(generator: nn.Module, frame0: torch.Tensor, frame1: torch.Tensor) -> torch.Tensor:
-    """The generator's frame at t = 1/2 between (B, 3, h, w) frames: (B, 3, h, w)."""
-    half = torch.full((frame0.shape[0], 1), 0.5, dtype=frame0.dtype, device=frame0.device)  # (B, 1)
-    return interpolate_padded(generator, frame0, frame1, half)[:, 0]
-
-
 class ShotAdapter:
     """Adapts one network to one shot at a time and puts its weights back after each (`adapted`)."""
 
@@ -155,6 +145,7 @@ class ShotAdapter:
         self.original = {name: tensor.detach().clone() for name, tensor in generator.state_dict().items()}
         self.frozen = copy.deepcopy(generator).eval().requires_grad_(False) if config.pull > 0 else None
         self.loss = RifeLoss(RifeLossConfig()).to(device)
+        self.cycle = CycleNetwork(generator)
         self.shots = 0
 
     @contextmanager
@@ -210,23 +201,12 @@ class ShotAdapter:
 
     def step_loss(self, triplets: torch.Tensor) -> torch.Tensor:
         """The cycle loss and the pull on a batch (B, 3, 3, c, c): one scalar to minimise."""
-        a, m, b = triplets.unbind(1)  # each (B, 3, c, c)
-        p, q = midpoint(self.generator, a, m), midpoint(self.generator, m, b)
-        cycle = midpoint(self.generator, p, q)
-        terms = self.loss({"frames": cycle[:, None]}, m[:, None])
-        loss = sum(terms.values())
-        if self.frozen is not None:
-            with torch.no_grad():
-                p0, q0 = midpoint(self.frozen, a, m), midpoint(self.frozen, m, b)
-            loss = loss + self.config.pull * ((p - p0).abs().mean() + (q - q0).abs().mean())
-        return loss
+        triplet = triplets.unbind(1)  # A, M, B: (B, 3, c, c) each
+        return sum(cycle_terms(self.cycle(*triplet), triplet, self.loss, self.frozen, self.config.pull).values())
 
     def cycle_loss(self, triplets: torch.Tensor) -> float:
         """The cycle's L1 against M on (S, 3, 3, c, c), no augmentation, no gradient."""
-        with torch.no_grad():
-            a, m, b = triplets.unbind(1)
-            cycle = midpoint(self.generator, midpoint(self.generator, a, m), midpoint(self.generator, m, b))
-            return float((cycle - m).abs().mean())
+        return cycle_error(self.generator, *triplets.unbind(1))
 
 
 def adaptation_memory(config: AdaptConfig, generator: nn.Module, arch: str) -> int:

@@ -15,8 +15,11 @@ from framegen.core.models.registry import (
     resolve_generator_config,
 )
 from framegen.core.resources import runs_on_cpu
+from framegen.core.training.cycle import CYCLE_ARCHS
 from framegen.core.training.losses import GanConfig, resolve_loss_config
 from framegen.core.training.pairs import TimesMode
+
+Objective = Literal["direct", "cycle"]  # what a step compares with the real frame (TrainConfig.objective)
 
 # what each arch learns from by default (core/training/pairs.py); rife3hd makes midpoints only
 DEFAULT_TIMES: dict[str, TimesMode] = {"mipal": "window", "rife4": "random", "rife3hd": "midpoints"}
@@ -49,6 +52,8 @@ class TrainConfig(BaseModel):
     arch: str = "mipal"
     init: str | None = None  # start from these weights: an installed NAME or an export folder (weights.py)
     times: TimesMode | None = None  # which frames a step learns from (training_pairs.py); None: the arch's
+    objective: Objective = "direct"  # direct: f(A, B) -> M; cycle: f(f(A, M), f(M, B)) -> M (training/cycle.py)
+    cycle_pull: float = Field(0.1, ge=0)  # the cycle's pull towards the `init` weights' outputs
     small_gap: float = Field(0.25, ge=0, le=1)  # share of (i, i+2) -> i+1 triplets (times "all" / "random")
     l2_sp: float = Field(0.0, ge=0)  # weight of the L2-SP pull towards the `init` weights (losses.L2SP)
     model: dict[str, Any] = Field(default_factory=dict)  # the arch's generator config
@@ -93,6 +98,8 @@ class TrainConfig(BaseModel):
         if self.gan.enabled is None:
             self.gan.enabled = arch.adversarial
         self.gan.discriminator = resolve_discriminator_config(self.gan.discriminator)
+        if self.objective == "cycle":
+            check_cycle(self)
         if self.times is None:
             self.times = DEFAULT_TIMES.get(self.arch, "window")
         if self.arch == "rife3hd" and self.times != "midpoints":
@@ -105,6 +112,21 @@ class TrainConfig(BaseModel):
         if self.mix is not None and (min(self.mix) < 0 or sum(self.mix) <= 0):
             raise UsageError("--mix weights must be >= 0 and not all 0")
         return self
+
+
+def check_cycle(config: TrainConfig) -> None:
+    """The cycle objective learns midpoints (A, M, B) -> M from a network that already interpolates: it needs
+    a RIFE arch started from weights (from scratch every network that copies its inputs has a perfect cycle)
+    and no GAN part."""
+    if config.arch not in CYCLE_ARCHS:
+        raise UsageError(f"--objective cycle trains {' or '.join(CYCLE_ARCHS)}, not --arch {config.arch}")
+    if config.init is None:
+        raise UsageError("--objective cycle adapts weights that already interpolate: it needs --init")
+    if config.times not in (None, "midpoints"):
+        raise UsageError(f"--objective cycle learns from midpoint triplets: --times {config.times} does not apply")
+    if config.gan.enabled:
+        raise UsageError("--objective cycle has no GAN part: turn [gan] enabled off")
+    config.times = "midpoints"
 
 
 def takes_small_cpu_defaults(config: TrainConfig) -> bool:

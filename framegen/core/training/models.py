@@ -22,6 +22,7 @@ from framegen.core.models.export import load_exported
 from framegen.core.models.registry import build_discriminator, build_generator
 from framegen.core.models.store import resolve_export
 from framegen.core.training.config import TrainConfig
+from framegen.core.training.cycle import CycleNetwork
 from framegen.core.training.distributed import Distributed
 from framegen.core.training.losses import L2SP, AdversarialLoss, build_loss
 
@@ -66,8 +67,14 @@ class TrainingModels:
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
         self.learning_rates = (config.lr, config.gan.lr)
-        # the modules the step calls: DistributedDataParallel wrappers under torchrun, else the modules
-        self.step_network, self.step_discriminator = self.generator, self.discriminator
+        # the cycle objective's reference: the starting weights, frozen, whose outputs the cycle is pulled to
+        self.cycle_reference = copy.deepcopy(self.init_generator).to(device) \
+            if config.objective == "cycle" and config.cycle_pull > 0 and self.init_generator is not None else None
+        self.objective, self.cycle_pull = config.objective, config.cycle_pull
+        # the module the step calls (the generator, or its three cycle passes as one), and the discriminator:
+        # DistributedDataParallel wrappers under torchrun, else the modules
+        self.step_network = CycleNetwork(self.generator) if config.objective == "cycle" else self.generator
+        self.step_discriminator = self.discriminator
 
     def wrap_distributed(self, dist: Distributed) -> None:
         """DDP without broadcasting buffers on each forward: the spectral-norm vectors change in every forward,
@@ -75,7 +82,7 @@ class TrainingModels:
         if not dist.enabled:
             return
         ids = [dist.device.index] if dist.device.type == "cuda" else None
-        self.step_network = DistributedDataParallel(self.generator, device_ids=ids, broadcast_buffers=False)
+        self.step_network = DistributedDataParallel(self.step_network, device_ids=ids, broadcast_buffers=False)
         if self.discriminator is not None:
             self.step_discriminator = DistributedDataParallel(self.discriminator, device_ids=ids,
                                                               broadcast_buffers=False)

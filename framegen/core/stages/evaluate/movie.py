@@ -40,7 +40,8 @@ from framegen.core.progress import progress
 from framegen.core.scenes import MovieScenes, analyse_movie
 from framegen.core.scoring import Accumulator, Scores
 from framegen.core.stages.evaluate import EvaluateConfig, checkpoint_label, engines_to_run
-from framegen.core.training.adapt import ADAPTABLE_ARCHS, CropPool, ShotAdapter
+from framegen.core.training.adapt import CropPool, ShotAdapter
+from framegen.core.training.cycle import CYCLE_ARCHS
 
 MIDPOINT = [0.5]
 
@@ -111,14 +112,14 @@ def movie_runs(config: EvaluateConfig, fetch: Fetch | None = None) -> list[Run]:
     for name, engine in engines_to_run(config, fetch):
         network = isinstance(engine, ModelEngine)
         label = engine.name if not network else f"model:{network_label(engine, config, name)}"
-        adapts = config.adapt and network and engine.info is not None and engine.info.arch in ADAPTABLE_ARCHS
+        adapts = config.adapt and network and engine.info is not None and engine.info.arch in CYCLE_ARCHS
         variants = [(a, e) for a in ((False, True) if adapts else (False,))
                     for e in ((False, True) if config.ensemble and network else (False,))]
         rows = {(a, e): Row(name, label + ("+adapt" if a else "") + ("+ensemble" if e else "")) for a, e in variants}
         adapter = ShotAdapter(engine.generator, config.adaptation, engine.device) if adapts else None
         runs.append(Run(engine, label, adapter, rows))
     if config.adapt and not any(run.adapter for run in runs):
-        raise UsageError(f"--adapt needs a network that adapts ({', '.join(ADAPTABLE_ARCHS)}): add --engine model "
+        raise UsageError(f"--adapt needs a network that adapts ({', '.join(CYCLE_ARCHS)}): add --engine model "
                          "--checkpoint rife4")
     return runs
 
