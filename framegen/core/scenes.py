@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Iterable, Iterator, Literal
 
 import cv2
 import numpy as np
@@ -339,6 +339,15 @@ class MovieScenes:
         distinct = self.drawings & self.new_drawings
         distinct[[start for start, _ in self.shots()]] = True
         return distinct
+
+    def shot_drawings(self, frames: Iterator[np.ndarray]) -> Iterator[tuple[int, Iterator[np.ndarray]]]:
+        """For each shot in order: (how many distinct drawings it has, an iterator over them), from one reading
+        of the movie's `frames` (from the first frame analysed). Read each shot's drawings to the end before
+        asking for the next shot."""
+        distinct = self.distinct()
+        for start, end in self.shots():
+            count = int(np.count_nonzero(distinct[start:end]))
+            yield count, (frame for position, frame in zip(range(start, end), frames) if distinct[position])
 
 
 def analyse_movie(movie: Path, info: MovieInfo, config: FilterConfig, start: float = 0.0,

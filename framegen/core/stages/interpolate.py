@@ -328,7 +328,7 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
         task = bar.add_task("interpolate", total=count)
         if adapter is not None:
             shots = movie_scenes.shots()
-            pools = shot_pools(iter(ahead), shots, movie_scenes.distinct(), config.adaptation)
+            pools = shot_pools(iter(ahead), movie_scenes, config.adaptation)
             adapt_task = bar.add_task("adapt", total=len(shots), unit="shots")
             segments = adapted_segments(segments, shots, adapter, pools,
                                         lambda report: (reports.append(report), bar.advance(adapt_task)))

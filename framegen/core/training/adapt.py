@@ -29,6 +29,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from framegen.core.scenes import MovieScenes
 from framegen.core.training.cycle import CycleNetwork, cycle_error, cycle_terms
 from framegen.core.training.losses import RifeLoss, RifeLossConfig
 
@@ -217,12 +218,10 @@ def adaptation_memory(config: AdaptConfig, generator: nn.Module, arch: str) -> i
     return 5 * weights + pool + config.batch * config.crop**2 * STEP_BYTES_PER_PIXEL[arch]
 
 
-def shot_pools(frames: Iterator[np.ndarray], shots: list[tuple[int, int]], distinct: np.ndarray,
+def shot_pools(frames: Iterator[np.ndarray], scenes: MovieScenes,
                config: AdaptConfig) -> Iterator[tuple[CropPool | None, int]]:
-    """(pool, its shot's drawings) for each shot in order, from one reading of the movie's `frames`: the
-    pool of the shot's distinct drawings (`distinct`: bool per frame)."""
+    """(pool, its shot's drawings) for each shot of `scenes` in order, from one reading of the movie's `frames`:
+    the pool of the shot's distinct drawings."""
     rng = np.random.default_rng(config.seed)
-    for start, end in shots:
-        drawings = (frame for position, frame in zip(range(start, end), frames) if distinct[position])
-        count = int(np.count_nonzero(distinct[start:end]))
+    for count, drawings in scenes.shot_drawings(frames):
         yield CropPool.collect(drawings, count, config, rng), count

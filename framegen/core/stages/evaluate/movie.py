@@ -173,17 +173,8 @@ def scored_targets(drawings: int, score_every: int) -> list[int]:
 
 def shot_drawings(frames, scenes: MovieScenes):
     """(shot number, its distinct drawings: uint8 (H, W, 3) in order) for each shot, reading `frames` once."""
-    position = 0
-    distinct = scenes.distinct()
-    for number, (start, end) in enumerate(scenes.shots(), 1):
-        drawings = []
-        for frame in frames:
-            if distinct[position]:
-                drawings.append(frame)
-            position += 1
-            if position == end:
-                break
-        yield str(number), drawings
+    for number, (_, drawings) in enumerate(scenes.shot_drawings(frames), 1):
+        yield str(number), list(drawings)
 
 
 def score_run(run: Run, shot: str, drawings: list[np.ndarray], targets: list[int], pool: CropPool | None,
