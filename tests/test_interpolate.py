@@ -167,6 +167,8 @@ def test_usage_errors_exit_2(cli, pair, tmp_path):
     assert cli("interpolate", *pair, "--times", "0.5,1.5")[0] == 2
     assert cli("interpolate", *pair, "--engine", "magic")[0] == 2
     assert cli("interpolate", pair[0], pair[1], pair[0])[0] == 2
+    code, out, err = cli("interpolate", *pair, "--engine", "flow", "--ensemble", "-o", tmp_path / "e.gif")
+    assert code == 2 and "--ensemble is for the model engine, not flow" in err and not (tmp_path / "e.gif").exists()
 
 
 def test_plan_segments_holds_cuts_and_spans_held_drawings():

@@ -126,8 +126,6 @@ def run(
         raise UsageError("--adapt is for a movie: the network adapts to each of its shots")
     interpolator = get_engine(settings.engine, settings.checkpoint, settings.device, options.fetch_weights)
     log.debug(f"engine: {interpolator.name}")
-    if settings.ensemble:
-        use_ensemble(interpolator)
     if video:
         result = interpolate_video(inputs[0], output, interpolator, settings, overwrite)
         console.result(
@@ -159,15 +157,6 @@ def interpolate_settings(config: Path | None, flags: dict, detector_flags: dict,
     adaptation = resolve_config(AdaptConfig, dict(steps=adapt_steps), base=settings.adaptation.model_dump(),
                                 flag_names={"steps": "--adapt-steps"})
     return settings.model_copy(update={"filter": detection, "adaptation": adaptation})
-
-
-def use_ensemble(engine) -> None:
-    """--ensemble: the model engine averages three passes per frame; any other engine is a usage error."""
-    from framegen.core.engines.model import ModelEngine  # torch: only when asked for
-
-    if not isinstance(engine, ModelEngine):
-        raise UsageError(f"--ensemble is for the model engine, not {engine.name}")
-    engine.ensemble = True
 
 
 def parse_times(text: str | None) -> list[float] | None:

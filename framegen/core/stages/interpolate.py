@@ -232,9 +232,18 @@ def read_pair(path_a: Path, path_b: Path) -> tuple[np.ndarray, np.ndarray]:
     return with_channels(a, channels), with_channels(b, channels)
 
 
+def use_ensemble(engine: Engine, config: InterpolateConfig) -> None:
+    """`ensemble`: the model engine averages three passes per frame; any other engine is a usage error."""
+    if config.ensemble and not isinstance(engine, ModelEngine):
+        raise UsageError(f"--ensemble is for the model engine, not {engine.name}")
+    if isinstance(engine, ModelEngine):
+        engine.ensemble = config.ensemble
+
+
 def interpolate_pair(path_a: Path, path_b: Path, output: Path, engine: Engine, config: InterpolateConfig,
                      frames_dir: Path | None = None, overwrite: bool = False) -> PairResult:
     """Write the animation A, in-betweens, B to `output` (and the PNGs to `frames_dir`), streaming."""
+    use_ensemble(engine, config)
     if config.factor is not None:
         raise UsageError("--factor is for a movie; for two images use --frames or --times")
     if config.start != 0.0 or config.end is not None:
@@ -294,6 +303,7 @@ class VideoResult:
 def interpolate_video(movie: Path, output: Path, engine: Engine, config: InterpolateConfig,
                       overwrite: bool = False) -> VideoResult:
     """Write `movie` at a higher frame rate to `output` (see the module docstring)."""
+    use_ensemble(engine, config)
     if config.frames is not None or config.times is not None:
         raise UsageError("--frames and --times are for two images; for a movie use --factor or --fps")
     if config.pingpong:
