@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from window_datasets import make_dataset
+from helpers.datasets import make_dataset
 
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import typer.main
-from conftest import moving_square_frames, write_video
-from test_engines import export_tiny, textured_square_frames
-from window_datasets import make_dataset, tiny_config
+from helpers.datasets import make_dataset, tiny_config
+from helpers.media import moving_square_frames, textured_square_frames, write_video
+from helpers.models import export_tiny
 
 from framegen.cli import app, run_cli
 from framegen.core.media.images import write_png

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import moving_square_frames, write_video
-from test_bad_input import one_error_line
-from window_datasets import make_dataset, tiny_config
+from helpers.cli import one_error_line
+from helpers.datasets import make_dataset, tiny_config
+from helpers.media import moving_square_frames, write_video
 
 from framegen.cli import run_cli
 from framegen.core.media.images import write_png

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import moving_square_frames
+from helpers.datasets import make_dataset, make_fade_dataset, tiny_config
+from helpers.media import moving_square_frames
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
-from window_datasets import make_dataset, make_fade_dataset, tiny_config
 
 from framegen import console
 from framegen.core.engines import get_engine
