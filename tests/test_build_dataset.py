@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import moving_square_frames, write_video
+from helpers.media import moving_square_frames, write_video
 
 from framegen.core.formats.dataset import DatasetManifest, DatasetWriter, WindowDataset, WindowInfo, open_split
 from framegen.core.formats.shots import FilterManifest

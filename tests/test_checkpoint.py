@@ -10,6 +10,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from helpers.models import Exploit
 
 from framegen.core.errors import InputError
 from framegen.core.models.export import ExportMetadata, export_model, load_exported
@@ -17,16 +18,6 @@ from framegen.core.models.registry import build_generator
 from framegen.core.training.checkpoint import CheckpointSaver, load_checkpoint, restore_rng, rng_state, save_checkpoint
 
 TINY = {"width": 0.125, "refiner_depth": 4}
-
-
-class Exploit:
-    """Unpickling this runs code: it creates the file `path`."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 def test_roundtrip_is_plain_tensors_and_values(tmp_path):

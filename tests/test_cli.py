@@ -178,7 +178,8 @@ def test_light_commands_never_load_torch(tmp_path):
     import subprocess
     import sys
 
-    from conftest import REPO, moving_square_frames, write_video
+    from helpers.media import moving_square_frames, write_video
+    from helpers.paths import REPO
 
     movie = write_video(tmp_path / "movie.mp4", moving_square_frames(24))
     commands = [["--help"], ["extract", "--help"], ["-q", "extract", str(movie), "-o", "frames"],
@@ -205,7 +206,8 @@ def test_opencv_warnings_do_not_break_the_one_line_rule(tmp_path):
     import subprocess
     import sys
 
-    from conftest import REPO, moving_square_frames, write_video
+    from helpers.media import moving_square_frames, write_video
+    from helpers.paths import REPO
 
     movie = write_video(tmp_path / "movie.mp4", moving_square_frames(12))
     env = {**os.environ, "PYTHONPATH": str(REPO)}

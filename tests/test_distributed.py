@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from window_datasets import make_dataset, tiny_config
+from helpers.datasets import make_dataset, tiny_config
 
 pytestmark = pytest.mark.e2e
 

@@ -8,11 +8,11 @@ import json
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import install_random_rife
+from helpers.media import textured_square_frames
+from helpers.models import export_tiny, install_random_rife
 
 from framegen import console
 from framegen.core import engines
@@ -22,42 +22,12 @@ from framegen.core.engines.flow import FlowEngine
 from framegen.core.engines.model import ModelEngine, tile_starts
 from framegen.core.errors import ExternalToolError, InputError, UsageError
 from framegen.core.media import motion
-from framegen.core.models.export import ExportMetadata, HeldOutWindows, PairedGain, export_model
-from framegen.core.models.registry import build_generator
-
-TINY_MIPAL = {"width": 0.125, "refiner_depth": 3}
+from framegen.core.models.export import HeldOutWindows, PairedGain
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return 10 * np.log10(255.0**2 / max(mse, 1e-10))
-
-
-def textured_square_frames(n: int, size: tuple[int, int] = (96, 128), seed: int = 0) -> np.ndarray:
-    """uint8 (n, H, W, 3): a 32-px square of smooth colour blobs gliding 3 px a frame to the right (and
-    bobbing) over a smooth, non-periodic background. (conftest's square is white noise over a checkerboard:
-    a small, fast, noise-textured object over a periodic pattern is where coarse-to-fine flow such as DIS
-    fails, so it says little about natural footage.)"""
-    rng = np.random.default_rng(seed)
-    h, w = size
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    background = np.stack([110 + 50 * np.sin(xx / 23 + 1.7 * c) * np.cos(yy / 17 - c) for c in range(3)], axis=2)
-    blobs = rng.integers(0, 256, (5, 5, 3)).astype(np.float32)
-    texture = cv2.resize(blobs, (32, 32), interpolation=cv2.INTER_CUBIC)
-    frames = np.empty((n, h, w, 3), np.uint8)
-    for i in range(n):
-        frame = background.copy()
-        x, y = 8 + 3 * i, int(h // 2 - 16 + 6 * np.sin(i / 5))
-        frame[y:y + 32, x:x + 32] = texture
-        frames[i] = np.clip(frame, 0, 255)
-    return frames
-
-
-def export_tiny(folder, beats_flow: bool | None, **metadata):
-    """A tiny mipal export whose metadata says `beats_flow` (and any other ExportMetadata field)."""
-    model = build_generator("mipal", TINY_MIPAL)
-    return export_model(folder, "mipal", TINY_MIPAL, model.state_dict(),
-                        ExportMetadata(beats_flow=beats_flow, **metadata))
 
 
 class Crossfade(torch.nn.Module):

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import install_random_rife
+from helpers.media import textured_square_frames
+from helpers.models import export_tiny, install_random_rife
 from PIL import Image
-from test_engines import export_tiny, textured_square_frames
 
 from framegen.core.engines.minterpolate import MinterpolateEngine
 from framegen.core.formats.dataset import DatasetManifest, DatasetWriter, WindowInfo

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, moving_square_frames, write_video
-from test_interpolate import decode
+from helpers.media import decode, moving_square_frames, write_video
+from helpers.paths import SHARED_DATA
 
 from framegen.core.manifest import atomic_write_bytes
 from framegen.core.media.animation import write_animation

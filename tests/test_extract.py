@@ -12,21 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, frames_with_other_pixels, moving_square_frames, write_video
-from test_movie import with_rotation
+from helpers.media import bad_movies, frames_with_other_pixels, lavfi, moving_square_frames, with_rotation, write_video
+from helpers.paths import REPO
 
 from framegen.core.formats.frames import FramesManifest
 from framegen.core.manifest import read_manifest, sha256_file
 from framegen.core.media.ffmpeg import ffmpeg_binary
 from framegen.core.media.images import read_image, read_png_fast
 from framegen.core.media.movie import MovieInfo, working_size
-
-
-def lavfi(path: Path, source: str, *encode: str) -> Path:
-    """Make a media file from an ffmpeg lavfi source, e.g. "sine=duration=1" or "testsrc2=size=64x48"."""
-    subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
-                    *encode, str(path)], check=True)
-    return path
 
 
 @pytest.fixture
@@ -111,22 +104,6 @@ def test_file_name_that_looks_like_an_option(cli, clip):
     code, _, err = cli("extract", "-o", "odd", "--", "-y.mp4")  # the test runs in the clip's folder
     assert code == 0, err
     assert read_manifest(FramesManifest, Path("odd")).frame_count == 48
-
-
-def bad_movies(folder: Path, good: Path) -> dict[str, Path]:
-    (folder / "notes.mp4").write_text("not a movie, just text\n")
-    (folder / "empty.mp4").write_bytes(b"")
-    data = good.read_bytes()
-    (folder / "half.mp4").write_bytes(data[: len(data) // 2])  # the index (moov) is at the end: lost
-    return {
-        "missing": folder / "missing.mp4",
-        "folder": folder,
-        "text": folder / "notes.mp4",
-        "empty": folder / "empty.mp4",
-        "truncated": folder / "half.mp4",
-        "audio only": lavfi(folder / "tone.m4a", "sine=duration=1"),
-        "1x1 pixels": lavfi(folder / "dot.mkv", "color=red:size=1x1:duration=1", "-c:v", "ffv1"),
-    }
 
 
 def test_bad_movies_are_refused_with_one_line(cli, clip, tmp_path):

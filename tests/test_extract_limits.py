@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import moving_square_frames, write_video
+from helpers.media import moving_square_frames, write_video
 
 
 def test_max_side_that_makes_the_short_side_too_small_is_refused(cli, tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from conftest import moving_square_frames, write_video
+from helpers.media import moving_square_frames, write_video
 
 from framegen.core import scenes
 from framegen.core.formats.shots import FilterManifest

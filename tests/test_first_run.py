@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import install_random_rife, moving_square_frames, write_video
+from helpers.datasets import make_dataset
+from helpers.media import moving_square_frames, write_video
+from helpers.models import install_random_rife
 from PIL import Image
-from window_datasets import make_dataset
 
 from framegen import console
 

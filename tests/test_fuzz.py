@@ -2,27 +2,34 @@
 
 Every numeric option of every subcommand (found by walking the CLI, so a new option is fuzzed too), every
 numeric key of each stage's `--config` file, and every number in the manifests and in an export's
-model.json, is given 0, a negative, NaN, inf, a huge value and the wrong type. The command must exit 0
-(the value is valid), 2 (usage) or 3 (bad input), with at most one line on stderr and no traceback.
-Everything runs in-process (run_cli) on tiny inputs made once per module; an alarm turns a case that hangs
-into a failure that names it. `train` stops once its config is resolved (a real step costs seconds); the
-`slow` test trains every option case for real (`python -m pytest -m slow tests/test_fuzz.py`).
+model.json, is given 0, a negative, NaN, inf, a huge value and the wrong type. With at most one line on
+stderr and no traceback, a setting (option or config key) must exit 0 (the value is valid) or 2 (usage; NaN,
+inf and text always), a number in a document 0 or 3 (bad input).
+
+One test per command or document runs all of its cases, each in-process (run_cli) in a fresh folder, on tiny
+inputs made once per module, and reports every case that went wrong at once; an alarm turns a case that
+hangs into a failure that names it. `train` stops once its config is resolved (a real step costs seconds);
+the `slow` test trains every option case for real (`python -m pytest -m slow tests/test_fuzz.py`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import typing
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 import typer.main
-from conftest import moving_square_frames, write_video
-from test_engines import export_tiny, textured_square_frames
-from window_datasets import make_dataset, tiny_config
+from helpers.datasets import make_dataset, tiny_config
+from helpers.media import moving_square_frames, textured_square_frames, write_video
+from helpers.models import export_tiny
 
+from framegen import console
 from framegen.cli import app, run_cli
 from framegen.core.media.images import write_png
 from framegen.core.scenes import FilterConfig
@@ -126,14 +133,74 @@ def run_case(inputs: dict[str, Path], args: list[str], capsys) -> tuple[int, str
 NOT_NUMBERS = ("nan", "inf", "-inf", "0.5,inf", "abc", '"abc"')  # never a valid setting
 
 
-def assert_handled(code: int, err: str, case: str, value: object = None) -> None:
-    """Exit 0, 2 or 3 with at most one `error:` line; a setting typed as NaN, inf or text is exit 2."""
+def problem(code: int, err: str, codes: tuple[int, ...], value: object = None) -> str | None:
+    """What is wrong with a case's outcome, or None: one of the exit `codes`, with at most one `error:` line
+    and no traceback; a setting typed as NaN, inf or text is exit 2."""
     lines = err.strip().splitlines()
-    assert code in (0, 2, 3), f"{case}: exit {code}: {err}"
-    if value in NOT_NUMBERS:
-        assert code == 2, f"{case}: exit {code}, expected 2 (a usage error): {err}"
-    assert "Traceback" not in err and len(lines) <= 1, f"{case}: {err}"
-    assert code == 0 or lines[0].startswith("error:"), f"{case}: {err}"
+    if code not in codes:
+        return f"exit {code}, expected one of {codes}"
+    if value in NOT_NUMBERS and code != 2:
+        return f"exit {code}, expected 2 (a usage error)"
+    if "Traceback" in err or len(lines) > 1:
+        return f"{len(lines)} lines on stderr"
+    if code != 0 and not lines[0].startswith("error:"):
+        return "no `error:` line"
+    return None
+
+
+SETTING, DOCUMENT, REAL_TRAINING = (0, 2), (0, 3), (0, 2, 3)  # the exit codes a case may give
+
+
+class Cases:
+    """Runs the cases of one test, each in a fresh folder of its own (cwd, FRAMEGEN_HOME, the console's level:
+    what the autouse fixtures give a test, so no case sees what an earlier one left), and collects every case
+    that went wrong, to report them all at once."""
+
+    def __init__(self, root: Path, capsys, monkeypatch):
+        self.root, self.capsys, self.monkeypatch = root, capsys, monkeypatch
+        self.run, self.failures = 0, []
+
+    @contextmanager
+    def fresh_folder(self) -> Iterator[Path]:
+        self.run += 1
+        folder = self.root / f"case-{self.run}"
+        folder.mkdir()
+        self.monkeypatch.setenv("FRAMEGEN_HOME", str(folder / "framegen-home"))
+        self.monkeypatch.delenv("FRAMEGEN_WORKSPACE", raising=False)
+        console.setup(0)
+        self.capsys.readouterr()
+        here = os.getcwd()
+        os.chdir(folder)
+        try:
+            yield folder
+        finally:
+            os.chdir(here)
+
+    def check(self, case: str, inputs: dict[str, Path], args: list[str], codes: tuple[int, ...],
+              value: object = None, prepare: Callable[[], None] | None = None) -> None:
+        """Run `prepare()`, then `framegen -q ARGS` (run_case), in a fresh folder; note the case if its outcome
+        is wrong."""
+        with self.fresh_folder():
+            try:
+                if prepare is not None:
+                    prepare()
+                code, err = run_case(inputs, args, self.capsys)
+            except Exception as e:  # the case broke the test's own machinery: note it, run the others
+                self.failures.append(f"{case}: raised {e!r}")
+                return
+        wrong = problem(code, err, codes, value)
+        if wrong:
+            self.failures.append(f"{case}: {wrong}: {err.strip()[:300]!r}")
+
+    def assert_none_failed(self) -> None:
+        assert self.run > 0
+        if self.failures:
+            pytest.fail(f"{len(self.failures)} of {self.run} cases failed:\n" + "\n".join(self.failures), pytrace=False)
+
+
+@pytest.fixture
+def cases(tmp_path, capsys, monkeypatch) -> Cases:
+    return Cases(tmp_path, capsys, monkeypatch)
 
 
 OPTION_CASES = [(command, flag, value) for command in BASE_ARGS for flag, kind in numeric_options(command)
@@ -155,24 +222,19 @@ def train_stops_at_its_config(monkeypatch):
     monkeypatch.setattr(trainer, "train", accepted)
 
 
-def option_case_id(case) -> str:
-    return " ".join(case)
-
-
-@pytest.mark.parametrize("command, flag, value", OPTION_CASES, ids=map(option_case_id, OPTION_CASES))
-def test_numeric_options(inputs, capsys, train_stops_at_its_config, command, flag, value):
-    code, err = run_case(inputs, [*BASE_ARGS[command], flag, value], capsys)
-    assert_handled(code, err, f"{command} {flag} {value}", value)
-
-
-TRAIN_CASES = [case for case in OPTION_CASES if case[0] == "train"]
+@pytest.mark.parametrize("command", BASE_ARGS)
+def test_numeric_options(inputs, cases, train_stops_at_its_config, command):
+    """Every bad value of every numeric option of `command`."""
+    for _, flag, value in [case for case in OPTION_CASES if case[0] == command]:
+        cases.check(f"{command} {flag} {value}", inputs, [*BASE_ARGS[command], flag, value], SETTING, value)
+    cases.assert_none_failed()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command, flag, value", TRAIN_CASES, ids=map(option_case_id, TRAIN_CASES))
-def test_numeric_train_options_for_real(inputs, capsys, command, flag, value):
-    code, err = run_case(inputs, [*BASE_ARGS[command], flag, value], capsys)
-    assert_handled(code, err, f"{command} {flag} {value}")
+def test_numeric_train_options_for_real(inputs, cases):
+    for command, flag, value in [case for case in OPTION_CASES if case[0] == "train"]:
+        cases.check(f"{command} {flag} {value}", inputs, [*BASE_ARGS[command], flag, value], REAL_TRAINING)
+    cases.assert_none_failed()
 
 
 def without_option(args: list[str], flag: str) -> list[str]:
@@ -183,18 +245,19 @@ def without_option(args: list[str], flag: str) -> list[str]:
     return args[:at] + args[at + 2:]
 
 
-CONFIG_CASES = [(command, key, value) for command, config in CONFIGS.items() for key in numeric_fields(config)
-                for value in BAD_TOML_VALUES]
-
-
-@pytest.mark.parametrize("command, key, value", CONFIG_CASES, ids=map(option_case_id, CONFIG_CASES))
-def test_numeric_config_keys(inputs, capsys, train_stops_at_its_config, command, key, value):
-    """`KEY = VALUE` in the --config TOML (train's file keeps its tiny model below the key)."""
+@pytest.mark.parametrize("command", CONFIGS)
+def test_numeric_config_keys(inputs, cases, train_stops_at_its_config, command):
+    """`KEY = VALUE` in the --config TOML, for every numeric key of `command`'s config and every bad value
+    (train's file keeps its tiny model below the key)."""
     extra = Path(inputs["config"]).read_text() if command == "train" else ""
-    Path("fuzz.toml").write_text(f"{key} = {value}\n{extra}")
-    args = without_option(without_option(BASE_ARGS[command], "--config"), "--" + key.replace("_", "-"))
-    code, err = run_case(inputs, [*args, "--config", "fuzz.toml"], capsys)
-    assert_handled(code, err, f"{command}: {key} = {value}", value)
+    for key in numeric_fields(CONFIGS[command]):
+        args = without_option(without_option(BASE_ARGS[command], "--config"), "--" + key.replace("_", "-"))
+        for value in BAD_TOML_VALUES:
+            def write_config(text=f"{key} = {value}\n{extra}"):
+                Path("fuzz.toml").write_text(text)
+            cases.check(f"{command}: {key} = {value}", inputs, [*args, "--config", "fuzz.toml"], SETTING, value,
+                        write_config)
+    cases.assert_none_failed()
 
 
 # Each document, the command that reads it, and where the document is in that command's input.
@@ -208,22 +271,24 @@ DOCUMENTS = {
 }
 
 
-@pytest.mark.parametrize("value", BAD_JSON_VALUES, ids=map(repr, BAD_JSON_VALUES))
 @pytest.mark.parametrize("name", DOCUMENTS)
-def test_numbers_in_manifests_and_model_json(inputs, capsys, name, value):
-    """Each number of the document in turn (the first item of each list) set to `value`, in a fresh copy."""
+def test_numbers_in_manifests_and_model_json(inputs, cases, name):
+    """Each number of the document in turn (the first item of each list) set to each bad value, in a fresh
+    copy of the document's folder."""
     args, folder, file = DOCUMENTS[name]
     paths = numbers_in(json.loads((inputs[folder] / file).read_text()))
     assert paths
-    for path in paths:
-        shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(inputs[folder], folder)
-        document = Path(folder) / file
-        data = json.loads(document.read_text())
-        target = data
-        for key in path[:-1]:
-            target = target[key]
-        target[path[-1]] = value
-        document.write_text(json.dumps(data))  # NaN and Infinity as Python's json writes and reads them
-        code, err = run_case({**inputs, folder: Path(folder)}, args, capsys)
-        assert_handled(code, err, f"{name} {'.'.join(map(str, path))} = {value!r}")
+    for value in BAD_JSON_VALUES:
+        for path in paths:
+            def write_document(path=path, value=value):
+                shutil.copytree(inputs[folder], folder)
+                document = Path(folder) / file
+                data = json.loads(document.read_text())
+                target = data
+                for key in path[:-1]:
+                    target = target[key]
+                target[path[-1]] = value
+                document.write_text(json.dumps(data))  # NaN and Infinity as Python's json writes and reads them
+            cases.check(f"{name} {'.'.join(map(str, path))} = {value!r}", {**inputs, folder: Path(folder)}, args,
+                        DOCUMENT, prepare=write_document)
+    cases.assert_none_failed()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import moving_square_frames, write_video
-from test_bad_input import Inputs, copy_input, edit_json, make_inputs, no_output_but, one_error_line, unfiltered_frames
-from test_checkpoint import Exploit
+from helpers.cli import Inputs, copy_input, edit_json, make_inputs, no_output_but, one_error_line, unfiltered_frames
+from helpers.media import moving_square_frames, write_video
+from helpers.models import Exploit
 
 from framegen.core.formats.frames import FramesManifest
 from framegen.core.manifest import read_manifest

@@ -5,9 +5,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import struct
-import re
 import subprocess
 import sys
 import time
@@ -16,21 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, SHARED_DATA, install_random_rife, moving_square_frames, write_video
+from helpers.media import decode, moving_square_frames, textured_square_frames, write_video
+from helpers.models import install_random_rife
+from helpers.paths import REPO, SHARED_DATA
 from PIL import Image
-from test_engines import textured_square_frames
 
 from framegen.core.media.ffmpeg import ffmpeg_binary
 from framegen.core.media.images import read_image, write_png
 from framegen.core.stages.interpolate import plan_segments
-
-
-def decode(path: Path, width: int, height: int, pix_fmt: str = "rgb24") -> np.ndarray:
-    """Every frame of an animation or movie, uint8 (N, H, W, 3|4)."""
-    done = subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt,
-                           "-"], capture_output=True, check=True)
-    channels = 4 if pix_fmt == "rgba" else 3
-    return np.frombuffer(done.stdout, np.uint8).reshape(-1, height, width, channels)
 
 
 def has_audio(path: Path) -> bool:

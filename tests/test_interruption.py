@@ -16,18 +16,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import pytest
-from conftest import REPO, frames_with_other_pixels
+from helpers.cli import Inputs, make_inputs, one_error_line, unfiltered_frames, written
+from helpers.datasets import make_dataset, tiny_config
+from helpers.media import frames_with_other_pixels, lavfi
+from helpers.paths import REPO
+from helpers.processes import ctrl_c, maps, start, synth_workers, wait_until
 from numpy.lib.format import open_memmap
-from test_bad_input import Inputs, make_inputs, one_error_line, unfiltered_frames, written
-from test_extract import lavfi
-from window_datasets import make_dataset, tiny_config
 
 from framegen.cli import run_cli
 from framegen.core import scenes, scoring
@@ -62,41 +62,6 @@ def long_frames(long_movie) -> Path:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> Inputs:
     return make_inputs(tmp_path_factory.mktemp("inputs"))
-
-
-def start(*args) -> subprocess.Popen:
-    """`python -m framegen -q ARGS` in its own session (so a signal to its group reaches only it and its
-    children), in the test's folder. SIGINT gets its default action back: a shell starts background jobs
-    with it ignored (and pytest run in the background passes that on), as it would be for framegen."""
-    return subprocess.Popen([sys.executable, "-m", "framegen", "-q", *map(str, args)],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_until(process: subprocess.Popen, ready: Callable[[], bool], seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not ready():
-        assert process.poll() is None, f"the process ended first: {process.communicate()[1]}"
-        assert time.monotonic() < deadline, "it never got there"
-        time.sleep(0.005)
-
-
-def maps(process: subprocess.Popen, name: str) -> Callable[[], bool]:
-    """Ready when the process has mapped a file whose path contains `name` (a library, a dataset array)."""
-    def mapped() -> bool:
-        try:
-            return name in Path(f"/proc/{process.pid}/maps").read_text()
-        except OSError:
-            return False
-    return mapped
-
-
-def ctrl_c(process: subprocess.Popen) -> tuple[int, str]:
-    """SIGINT to the process's whole group, as a terminal's Ctrl-C; (exit code, stderr)."""
-    os.killpg(process.pid, signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    return process.returncode, err
 
 
 def test_ctrl_c_while_starting_up(tmp_path):
@@ -337,22 +302,6 @@ def test_a_second_process_on_the_same_folder_is_refused(cli, long_movie, long_fr
     reference = read_manifest(FramesManifest, long_frames)
     assert out.frames == reference.frames and out.frame_count == 480
     assert frames_with_other_pixels(Path("out"), long_frames, [frame.file for frame in out.frames[::20]]) == []
-
-
-def children(pid: int) -> list[int]:
-    """The child processes of `pid` (of any of its threads), read from /proc."""
-    found = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(child) for child in (task / "children").read_text().split()]
-    except OSError:  # the process or one of its threads has just ended
-        pass
-    return found
-
-
-def synth_workers(pid: int) -> list[int]:
-    """synth's worker processes: the children of its forkserver, itself a child of framegen."""
-    return [worker for child in children(pid) for worker in children(child)]
 
 
 def test_a_synth_worker_killed_by_the_system_ends_the_run_with_one_line(tmp_path):

@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, moving_square_frames
+from helpers.media import moving_square_frames
+from helpers.paths import REPO
 
 from framegen.core.media.images import write_png
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import moving_square_frames, write_video
+from helpers.media import moving_square_frames, with_rotation, write_video
 
 from framegen.core.errors import InputError
-from framegen.core.media.ffmpeg import ffmpeg_binary
 from framegen.core.media.movie import MovieReader, probe_movie
 
 
@@ -66,14 +64,6 @@ def test_a_movie_with_no_decodable_frame(tmp_path, movie):
         assert list(reader) == []
     with pytest.raises(InputError, match="no frame could be decoded"):
         reader.check_decoded()
-
-
-def with_rotation(movie: Path, degrees: int) -> Path:
-    """A copy of `movie` whose display matrix says: turn `degrees` counter-clockwise (a phone video)."""
-    rotated = movie.with_name(f"rotated{degrees}.mp4")
-    subprocess.run([ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-y", "-display_rotation", str(degrees),
-                    "-i", str(movie), "-c", "copy", str(rotated)], check=True)
-    return rotated
 
 
 @pytest.mark.parametrize("degrees", [90, 180, 270])

@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import moving_square_frames, write_video
-from test_bad_input import one_error_line
-from window_datasets import make_dataset, tiny_config
+from helpers.cli import one_error_line
+from helpers.datasets import make_dataset, tiny_config
+from helpers.media import moving_square_frames, write_video
 
 from framegen.cli import run_cli
 from framegen.core.media.images import write_png
+from framegen.core.models.export import load_exported
 
 FAST = ["--batch-size", "2", "--seed", "1"]
 VICTIM = b"the user's own file\n"
@@ -193,6 +194,7 @@ def test_evaluate_never_replaces_a_dataset_file_or_an_unrelated_file(cli, movie,
     refused_and_kept(cli, arguments, tmp_path / output, message)
     if output == "movie.mp4":
         assert cli("-q", *arguments, "--overwrite")[0] == 0
+        assert json.loads((tmp_path / output).read_text())["results"]  # the movie is gone, a report in its place
         assert cli("-q", *arguments)[0] == 0  # an earlier report is replaced without asking
 
 
@@ -209,6 +211,7 @@ def test_interpolate_replaces_an_earlier_animation_only(cli, pair, tmp_path):
     arguments = ["interpolate", *pair, "--engine", "blend", "--frames", "1", "-o", "notes.gif"]
     refused_and_kept(cli, arguments, tmp_path / "notes.gif", "not framegen's earlier output")
     assert cli("-q", *arguments, "--overwrite")[0] == 0
+    assert (tmp_path / "notes.gif").read_bytes().startswith(b"GIF8")  # the notes are gone, an animation there
     assert cli("-q", *arguments)[0] == 0
 
 
@@ -231,6 +234,7 @@ def test_train_export_replaces_an_earlier_export_only(cli, finished_run):
     model_json.write_text("the user's notes")
     refused_and_kept(cli, ["train", "-o", "run", "--export"], model_json, "not framegen's earlier output")
     assert cli("-q", "train", "-o", "run", "--export", "--overwrite")[0] == 0
+    assert load_exported(finished_run / "export")[1].arch == "mipal"  # the notes replaced by the export's own
 
 
 # ---------------------------------------------------------------------------------------------- every depth
@@ -384,10 +388,14 @@ def test_a_fifo_is_refused_at_once_everywhere(cli, frames, pair, tmp_path, fifo_
 def test_a_run_listed_by_an_earlier_framegen_top_level_only_is_still_replaced_whole(cli, finished_run):
     written = finished_run / ".framegen-written"
     names = written.read_text().splitlines()
+    assert "checkpoints" in names
     written.write_text("\n".join(name for name in names if "/" not in name) + "\n")
+    stale = finished_run / "checkpoints" / "step-000099.pt"  # a checkpoint the new run will not write
+    stale.write_bytes(b"an earlier, longer run's checkpoint")
     code, _, err = cli("-q", "train", "ds", "-o", "run", "--config", "train.toml", "--overwrite", "--max-steps", "1",
                        *FAST)
     assert code == 0, err
+    assert not stale.exists() and (finished_run / "checkpoints" / "last.pt").exists()
 
 
 def test_evaluate_refuses_one_new_path_for_both_the_report_and_the_gif(cli, tmp_path):

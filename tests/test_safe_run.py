@@ -16,8 +16,8 @@ from typing import Iterator
 import pytest
 import safetensors.torch
 import torch
-from test_interruption import children, start, synth_workers, wait_until
-from window_datasets import make_dataset, tiny_config
+from helpers.datasets import make_dataset, tiny_config
+from helpers.processes import children, start, synth_workers, wait_until
 
 from framegen.core import scoring
 from framegen.core.errors import ExternalToolError, InputError

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import moving_square_frames
+from helpers.datasets import make_dataset, make_fade_dataset, tiny_config
+from helpers.media import moving_square_frames
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
-from window_datasets import make_dataset, make_fade_dataset, tiny_config
 
 from framegen import console
 from framegen.core.engines import get_engine
@@ -27,7 +27,7 @@ from framegen.core.manifest import sha256_file
 from framegen.core.models import registry
 from framegen.core.models.export import ExportMetadata, export_model, load_exported
 from framegen.core.scoring import open_windows, score_engine
-from framegen.core.training import losses
+from framegen.core.training import loop, losses
 from framegen.core.training.checkpoint import load_checkpoint, save_checkpoint
 from framegen.core.training.config import TrainConfig, learning_rate_factor
 from framegen.core.training.data import WindowSampler, open_training_data
@@ -260,14 +260,28 @@ def test_mix_weights_datasets_and_validation_uses_movie_data(tmp_path):
     assert len(open_training_data(config)[1]) == 2
 
 
-def test_train_mixes_datasets_from_the_cli(cli, config, tmp_path):
-    movie = make_dataset(tmp_path / "movie")
-    synthetic = make_dataset(tmp_path / "synthetic", kind="synthetic", seed=5)
+def test_train_mixes_datasets_from_the_cli(cli, config, tmp_path, monkeypatch):
+    """Two datasets and --mix on the command line: the run draws its windows from both, weighted as given,
+    and validates on the movie dataset's windows only."""
+    real_open_data, opened = loop.open_data, []
+
+    def open_data(*args):  # the run's data phase, kept to look at
+        opened.append(real_open_data(*args))
+        return opened[-1]
+
+    monkeypatch.setattr(loop, "open_data", open_data)
+    movie = make_dataset(tmp_path / "movie", train=6)
+    synthetic = make_dataset(tmp_path / "synthetic", train=4, kind="synthetic", seed=5)
     code, _, err = cli("train", movie, synthetic, "--mix", "0.7,0.3", "-o", "run", "--config", config,
                        "--max-steps", "1", *FAST)
     assert code == 0, err
+    [data] = opened
+    assert data.sampler.lengths == [6, 4] and data.sampler.weights == [0.7, 0.3]
+    drawn = [d for epoch in range(20) for d, _, _ in data.sampler.epoch_samples(epoch)]
+    assert 0.2 < drawn.count(1) / len(drawn) < 0.4  # the synthetic windows make up about 0.3 of what is drawn
+    assert [windows.folder for windows in data.val_sets] == [movie]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert len(manifest["datasets"]) == 2 and manifest["parameters"]["mix"] == [0.7, 0.3]
+    assert len(manifest["datasets"]) == 2
 
 
 # ---------------------------------------------------------------------------------------------- `auto`'s decision

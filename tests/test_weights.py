@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import save_published
+from helpers.models import save_published
 from PIL import Image
 
 from framegen.core.errors import ExternalToolError, InputError

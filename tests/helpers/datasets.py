@@ -1,4 +1,5 @@
-"""Tiny window datasets for the training tests, written with DatasetWriter (no movie needed)."""
+"""Tiny window datasets for the training tests, written with DatasetWriter (no movie needed), and a train.toml
+for a tiny model."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from conftest import moving_square_frames
+from helpers.media import moving_square_frames
 
 from framegen.core.formats.dataset import DatasetManifest, DatasetWriter, WindowInfo
 
