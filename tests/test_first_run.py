@@ -64,6 +64,19 @@ def test_evaluate_given_weights_as_an_engine_names_the_model_engine(cli, tmp_pat
     assert "--engine model --checkpoint rife4" in one_line(err)
 
 
+def test_weights_given_as_the_engine_are_named_as_weights(cli, tmp_path):
+    """A published name (not installed) in interpolate, an installed one in evaluate: the fix alone, exit 2."""
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / name)
+    code, _, err = cli("interpolate", tmp_path / "a.png", tmp_path / "b.png", "--engine", "rife4")
+    assert code == 2
+    assert one_line(err) == "error: rife4 is a set of weights, not an engine: use --engine model --checkpoint rife4"
+    install_random_rife("rife4", "mine", tmp_path)
+    code, _, err = cli("evaluate", make_dataset(tmp_path / "dataset"), "--engine", "flow,mine")
+    assert code == 2
+    assert one_line(err) == "error: mine is a set of weights, not an engine: use --engine model --checkpoint mine"
+
+
 def test_weights_fetch_without_a_name_lists_the_names(cli):
     code, _, err = cli("weights", "fetch")
     assert code == 2

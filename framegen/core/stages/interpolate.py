@@ -46,7 +46,7 @@ from typing import Iterable, Iterator, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from framegen.core.engines import ENGINE_NAMES, Engine
+from framegen.core.engines import ENGINE_NAMES, Engine, refuse_weights_as_engine
 from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.media.animation import Audio, check_animation, is_animation_file, pingpong_frames, write_animation
@@ -104,6 +104,8 @@ class InterpolateConfig(BaseModel):
     ensemble: bool = False  # the model engine averages three passes per frame (engines/model.py)
     adapt: bool = False  # movie: the network adapts to each shot before interpolating it (training/adapt.py)
     adaptation: AdaptConfig = Field(default_factory=AdaptConfig)
+
+    _engine_not_weights = field_validator("engine", mode="before")(refuse_weights_as_engine)
 
     @field_validator("times")
     @classmethod

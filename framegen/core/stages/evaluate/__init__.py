@@ -21,7 +21,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
 
-from framegen.core.engines import CHECKPOINT_ENGINES, ENGINE_NAMES, Engine, Fetch, get_engine, unknown_engine
+from framegen.core.engines import (
+    CHECKPOINT_ENGINES,
+    ENGINE_NAMES,
+    Engine,
+    Fetch,
+    get_engine,
+    refuse_weights_as_engine,
+    unknown_engine,
+)
 from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import MANIFEST_NAME, Manifest, UpstreamRef, upstream_ref
@@ -55,7 +63,7 @@ class EvaluateConfig(BaseModel):
     @field_validator("engines")
     @classmethod
     def _known_engines(cls, engines: list[str]) -> list[str]:
-        unknown = [e for e in engines if e not in ENGINE_NAMES]
+        unknown = [refuse_weights_as_engine(e) for e in engines if e not in ENGINE_NAMES]
         if unknown or not engines:
             raise ValueError(unknown_engine(unknown[0] if unknown else "(none)"))
         return list(dict.fromkeys(engines))
