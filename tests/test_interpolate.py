@@ -5,9 +5,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import struct
-import re
 import subprocess
 import sys
 import time
