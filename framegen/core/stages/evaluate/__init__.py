@@ -131,14 +131,14 @@ def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path,
     window_sets = [open_windows(folder, config.split, config.max_windows) for folder in map(Path, datasets)]
     for windows in window_sets:
         if not windows.indices:
-            raise InputError(f"{windows.folder}: the {config.split!r} split has no windows")
+            raise InputError(f"{windows.folder}: the {config.split!r} split has no windows{no_windows_fix(config.split)}")
     length = common_window_length(window_sets)
     results, samples = [], []
     for label, engine in engines_to_run(config, fetch):
         for ensemble in (False, True) if config.ensemble and isinstance(engine, ModelEngine) else (False,):
             engine.ensemble = ensemble
             row = label + ("+ensemble" if ensemble else "")
-            scores = score_engine(engine, window_sets, row)
+            scores = score_engine(engine, window_sets, f"evaluate {row}")
             results.append(engine_result(row, engine, scores))
             samples.append(scores.sample)
     if config.gif is not None:
@@ -149,6 +149,14 @@ def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path,
                        windows=len(w.indices)) for w in window_sets]
     return EvaluationReport(**EvaluationReport.header(config.model_dump(mode="json")), split=config.split,
                             window_length=length, datasets=refs, results=results)
+
+
+def no_windows_fix(split: str) -> str:
+    """How to get windows to score when a dataset's `split` has none (the end of that error line)."""
+    if split != "val":
+        return ""
+    return (" (build-dataset holds out whole shots, and a movie of one shot has none): --split train scores the "
+            "training windows, or build the dataset from a movie with more shots")
 
 
 def engine_result(label: str, engine: Engine, scores: EngineScores) -> EngineResult:
