@@ -183,3 +183,22 @@ def test_a_one_shot_dataset_says_nothing_will_be_validated_and_evaluate_names_th
                                   "dataset from a movie with more shots")
     code, _, err = cli("evaluate", one_shot, "--engine", "blend", "--split", "train", "-o", tmp_path / "r.json")
     assert code == 0, err
+
+
+def test_training_sample_gifs_label_their_columns(tmp_path):
+    """real | cross-fade | model, named in a strip above the windows: text in the strip, the width unchanged."""
+    import torch
+
+    from framegen.core.models.registry import build_generator
+    from framegen.core.scoring import open_windows
+    from framegen.core.training.validation import Validator
+
+    windows = open_windows(make_dataset(tmp_path / "ds", train=2, val=2, size=64), "val", None)
+    path = tmp_path / "samples" / "step-00000000.gif"
+    Validator([windows], torch.device("cpu")).write_samples(path, build_generator("rife4", {}), 2)
+    with Image.open(path) as gif:
+        assert gif.size[0] == 3 * 64 and gif.size[1] > 2 * 64  # three columns, a strip on top of two rows
+        first = np.asarray(gif.convert("RGB"))
+    strip = first[: gif.size[1] - 2 * 64]
+    for column in range(3):
+        assert len(np.unique(strip[:, column * 64 : (column + 1) * 64].reshape(-1, 3), axis=0)) > 1, column

@@ -62,7 +62,8 @@ def test_train_writes_checkpoints_metrics_samples_export_and_manifest(cli, datas
     assert 0 < float(rows[-1]["crossfade_ssim"]) <= 1
 
     gif = Image.open(run / "samples" / "step-00000004.gif")
-    assert gif.n_frames == 8 and gif.size == (3 * 64, 2 * 64)  # columns real | cross-fade | model, 2 windows
+    assert gif.n_frames == 8 and gif.size == (3 * 64, 14 + 2 * 64)  # columns real | cross-fade | model under their
+    # labels, 2 windows
 
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert state["step"] == 4 and state["config"]["model"]["width"] == 0.125 and state["ema"] is not None

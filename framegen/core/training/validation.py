@@ -22,12 +22,14 @@ from framegen.core.engines import Engine, get_engine
 from framegen.core.engines.model import ModelEngine
 from framegen.core.files import make_folder
 from framegen.core.media.animation import write_animation
+from framegen.core.media.images import label_columns
 from framegen.core.models.export import PairedGain
 from framegen.core.scoring import EngineScores, WindowSet, beats, paired_gain, score_engine, spread
 
 STARTING_WEIGHTS = "the starting weights"  # what the announcements call a fine-tuning run's `init`
 SAMPLE_TILE = 128  # longest side of one frame in the sample GIFs, pixels
 SAMPLE_FPS = 8.0
+SAMPLE_COLUMNS = ["real", "cross-fade", "model"]
 
 
 def large_gap_means(scores: EngineScores) -> dict[str, float]:
@@ -121,7 +123,8 @@ class Validator:
         return score_engine(engine, self.val_sets, bar)
 
     def write_samples(self, path: Path, generator: torch.nn.Module, count: int) -> None:
-        """An animated GIF of the first held-out set: one row per window, columns real | cross-fade | model."""
+        """An animated GIF of the first held-out set: one row per window, columns real | cross-fade | model, each
+        labelled in a strip on top."""
         if not self.val_sets or count == 0:
             return
         windows = self.val_sets[0]
@@ -138,4 +141,4 @@ class Validator:
             size = (round(sheet.shape[2] * scale), round(sheet.shape[1] * scale))
             sheet = np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in sheet])
         make_folder(path.parent)
-        write_animation(path, list(sheet), fps=SAMPLE_FPS)
+        write_animation(path, list(label_columns(sheet, SAMPLE_COLUMNS)), fps=SAMPLE_FPS)

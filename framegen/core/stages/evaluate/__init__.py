@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
@@ -34,6 +33,7 @@ from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import MANIFEST_NAME, Manifest, UpstreamRef, upstream_ref
 from framegen.core.media.animation import write_animation
+from framegen.core.media.images import label_columns
 from framegen.core.scenes import FilterConfig
 from framegen.core.scoring import ALL, EngineScores, GapScores, common_window_length, open_windows, score_engine
 from framegen.core.training.adapt import AdaptConfig
@@ -173,14 +173,7 @@ def engine_result(label: str, engine: Engine, scores: EngineScores) -> EngineRes
 
 def write_side_by_side(path: Path, labels: list[str], columns: list[np.ndarray], fps: float = 4.0) -> None:
     """An animation of equally long uint8 (T, H, W, 3) clips side by side, each under a label."""
-    header = 20  # px
-    sheet = np.concatenate(columns, axis=2)  # (T, H, W * columns, 3)
-    sheet = np.concatenate([np.full((sheet.shape[0], header, *sheet.shape[2:]), 255, np.uint8), sheet], axis=1)
-    width = columns[0].shape[2]
-    for frame in sheet:
-        for i, label in enumerate(labels):
-            cv2.putText(frame, label, (i * width + 4, header - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
-                        cv2.LINE_AA)
+    sheet = label_columns(np.concatenate(columns, axis=2), labels, strip=20)  # (T, 20 + H, W * columns, 3)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_animation(path, list(sheet), fps=fps)
 
