@@ -202,3 +202,16 @@ def test_training_sample_gifs_label_their_columns(tmp_path):
     strip = first[: gif.size[1] - 2 * 64]
     for column in range(3):
         assert len(np.unique(strip[:, column * 64 : (column + 1) * 64].reshape(-1, 3), axis=0)) > 1, column
+
+
+def test_video_mode_states_the_network_s_expected_time_before_it_starts(cli, tmp_path):
+    """`auto` picks installed (random) rife4: after the analysis, one line with its time and flow's, both timed
+    on the first pair; 8 frames at twice the rate make 7 new ones (the last frame is repeated)."""
+    install_random_rife("rife4", "rife4", tmp_path)
+    movie = write_video(tmp_path / "movie.mp4", moving_square_frames(8))
+    code, _, err = cli("interpolate", movie, "--factor", "2", "-o", tmp_path / "out.mp4")
+    assert code == 0, err
+    lines = err.splitlines()
+    cost = [i for i, line in enumerate(lines) if re.fullmatch(
+        r"rife4 on 128x96: about \d+ (s|min) for 7 new frames on this CPU \(flow: about \d+ (s|min)\)", line)]
+    assert len(cost) == 1 and cost[0] == lines.index("analysing movie.mp4: scene cuts and held frames") + 1, err

@@ -59,6 +59,15 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def rough_duration(seconds: float) -> str:
+    """`40 s`, `6 min`, `2.5 h`: a time to come, as precise as an estimate is."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class LoggedProgress(Progress):
     """A rich Progress that, where it does not show, logs `line(task)` of each task that moves, at most every
     LOG_EVERY_SECONDS, and a last line for each task that logged one when its `with` block ends."""
