@@ -4,7 +4,10 @@ English, and `framegen` alone shows the help."""
 from __future__ import annotations
 
 import inspect
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -215,3 +218,13 @@ def test_video_mode_states_the_network_s_expected_time_before_it_starts(cli, tmp
     cost = [i for i, line in enumerate(lines) if re.fullmatch(
         r"rife4 on 128x96: about \d+ (s|min) for 7 new frames on this CPU \(flow: about \d+ (s|min)\)", line)]
     assert len(cost) == 1 and cost[0] == lines.index("analysing movie.mp4: scene cuts and held frames") + 1, err
+
+
+def test_interpolate_help_fits_a_screen_at_80_columns():
+    """The options in panels of a line or two each (the details are in docs/commands.md)."""
+    env = {**os.environ, "COLUMNS": "80", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    help_text = subprocess.run([sys.executable, "-m", "framegen", "interpolate", "--help"], env=env,
+                               capture_output=True, text=True, check=True).stdout
+    assert len(help_text.splitlines()) <= 80, help_text
+    assert max(len(line) for line in help_text.splitlines()) <= 80
+    assert all(panel in help_text for panel in ("Two images", "A movie", "Engine", "--adapt-steps"))
