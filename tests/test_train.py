@@ -474,6 +474,22 @@ def test_the_memory_estimate_grows_with_the_model_batch_and_crop():
         estimate_memory(TrainConfig(), (128, 128), 8)  # the full refiner goes down to 1 px from 256
 
 
+def test_rife3hd_is_estimated_too_from_one_small_real_step_that_leaves_the_random_state_alone():
+    """rife3hd's step reads values (its bisection plan), so it runs once for real on one small window; what it
+    saves grows with the batch and the pixels, and the run's torch random state is as it was."""
+    from framegen.core.training.memory import estimate_memory
+
+    config = TrainConfig(arch="rife3hd", crop=64, batch_size=1)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    small = estimate_memory(config, (64, 64), 8)
+    assert torch.equal(torch.rand(3), expected)
+    large = estimate_memory(config.model_copy(update={"batch_size": 4}), (128, 128), 8)
+    assert large.activations == pytest.approx(16 * small.activations, rel=0.01)
+    assert small.state < large.total < 3e9
+
+
 def test_a_run_that_cannot_fit_is_refused_with_the_numbers_and_what_fits(cli, dataset, config, tmp_path, monkeypatch):
     from framegen.core.training import memory as training_memory
 

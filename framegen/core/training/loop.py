@@ -66,6 +66,11 @@ from framegen.core.workspace import check_apart_from_inputs, record_written, sta
 
 log = logging.getLogger(__name__)
 
+# What a run with no held-out window says at its start.
+NOTHING_TO_VALIDATE = ("no held-out windows (the datasets' val splits are empty: build-dataset holds out whole "
+                       "shots, and a movie of one shot has none): nothing will be validated, the export will claim "
+                       "no gain over flow, and --engine auto will not prefer it")
+
 
 class RunManifest(Manifest):
     SCHEMA = "framegen/run"
@@ -481,12 +486,6 @@ def validate_and_save(session: Session, bars: str | None = None) -> None:
         say_final_cost(session, seconds)
     session.validated_at = state.step
     barrier(session.dist)
-
-
-# What a run with no held-out window says at its start.
-NOTHING_TO_VALIDATE = ("no held-out windows (the datasets' val splits are empty: build-dataset holds out whole "
-                       "shots, and a movie of one shot has none): nothing will be validated, the export will claim "
-                       "no gain over flow, and --engine auto will not prefer it")
 
 
 def time_bound(max_minutes: float | None) -> str:
