@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 # x86_64 CPU, rife4, rife3hd and the small mipal at batch 1-4 and 64-256 px crops; docs/benchmarks.md has the
 # table): torch, OpenCV and framegen imported are 540 MB RSS; the step-0 or first validation (the engines on
 # the 256 px held-out frames, rife3hd's bisection the largest) leaves the process at 1.0-1.3 GB before the
-# steps' activations, which then add about 0.85x what they save for backward. Every row's peak was 0.83-1.04x
+# steps' activations, which then add about 0.85x what they save for backward. Every row's peak was 0.80-1.01x
 # the estimate with these two constants. (The full mipal on 256 px frames peaked at 13 GB, 2026-12-01.)
 BASE_BYTES = 1200 * 2**20  # the process with its validation's working set, beside the state and the step
 ACTIVATION_OVERHEAD = 1.0  # peak growth per byte a step saves for backward (allocator, backward's transients)
