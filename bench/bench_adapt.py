@@ -24,7 +24,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from peak_rss import run_polled
 
 

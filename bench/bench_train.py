@@ -2,7 +2,6 @@
 
     python bench/bench_train.py            # small config, then the default (faithful) config
     python bench/bench_train.py --quick    # small config only
-    python bench/bench_train.py --memory   # peak RSS of `framegen train` against its estimate
 
 What it prints, per config:
 - windows/s of a bare training step (core.training.step.train_step, the trainer's own step: G forward, D
@@ -13,17 +12,13 @@ What it prints, per config:
   start-up, validation and export cancel), divided by the bare loop's; target <= 1.1x. Measured in CPU
   seconds of this process on one thread, which other processes on a shared machine barely disturb;
 - windows/s of the training data loader alone, and its share of a training step (also CPU seconds).
-With --memory: for a few models, batches and crops, the peak RSS of a `framegen train` process (two steps,
-one validation window; os.wait4's ru_maxrss) beside what core/training/memory.py estimated before its first
-step: what calibrates BASE_BYTES and ACTIVATION_OVERHEAD there.
+Peak memory against the estimate: bench/bench_train_memory.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +32,6 @@ from framegen.core.media.convert import windows_to_float
 from framegen.core.training.config import TrainConfig
 from framegen.core.training.data import SeededWindows, WindowSampler, open_training_data
 from framegen.core.training.loop import train
-from framegen.core.training.memory import estimate_memory
 from framegen.core.training.models import TrainingModels
 from framegen.core.training.pairs import sample_pairs, step_rng
 from framegen.core.training.step import train_step
@@ -130,42 +124,14 @@ def measure_overhead(name: str, dataset: Path, overrides: dict, windows: torch.T
     torch.set_num_threads(threads)
 
 
-MEMORY_RUNS = [  # (name, model, batch, crop)
-    ("small", SMALL["model"], 4, 128), ("small", SMALL["model"], 4, 256), ("full", {}, 1, 256),
-    ("full", {}, 2, 256),
-]
-
-
-def measure_memory(dataset: Path, work: Path) -> None:
-    """Peak RSS of `framegen train` (2 steps) against the estimate it prints, per configuration."""
-    for name, model, batch, crop in MEMORY_RUNS:
-        config = config_for(dataset, {"model": model}, batch, 2).model_copy(update={"crop": crop})
-        estimate = estimate_memory(config, (crop, crop), 8).total
-        toml = work / "memory.toml"
-        toml.write_text("val_windows = 1\nsample_windows = 0\n[model]\n" +
-                        "".join(f"{key} = {value}\n" for key, value in model.items()))
-        command = [sys.executable, "-m", "framegen", "-q", "train", str(dataset), "-o", str(work / "memory-run"),
-                   "--overwrite", "--config", str(toml), "--device", "cpu", "--max-steps", "2", "--full-size",
-                   "--batch-size", str(batch), "--crop", str(crop)]
-        process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
-        _, status, usage = os.wait4(process.pid, 0)
-        peak = usage.ru_maxrss * 1024  # KiB on Linux
-        print(f"[memory] {name}, batch {batch}, crop {crop}: peak RSS {peak / 1e9:.2f} GB, estimate "
-              f"{estimate / 1e9:.2f} GB ({estimate / peak:.2f}x){'' if status == 0 else f', exit status {status}'}",
-              flush=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small config only")
-    parser.add_argument("--memory", action="store_true", help="peak RSS of framegen train against its estimate")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         dataset = make_dataset(work / "dataset")
-        if args.memory:
-            return measure_memory(dataset, work)
         train_set = open_training_data(config_for(dataset, {}, 1, 1))[0][0]
         windows = windows_to_float(torch.stack([train_set[i] for i in range(4)]))  # (4, T, 3, H, W) in [0, 1]
         small = "small (width 0.25, refiner_depth 6)"

@@ -99,15 +99,15 @@ def test_sigterm_during_the_final_validation_stops_with_a_checkpoint_and_resumes
     dataset = make_dataset(tmp_path / "ds", train=6)
     validate = Validator.validate
 
-    def sigterm_then_validate(self, generator):
+    def sigterm_then_validate(self, generator, **options):
         signal.raise_signal(signal.SIGTERM)
-        return validate(self, generator)
+        return validate(self, generator, **options)
 
     monkeypatch.setattr(Validator, "validate", sigterm_then_validate)
     with deadline(HANG):
         code, out, err = cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "2",
                              "--batch-size", "1", *FAST)
-    assert code == 130 and "Stopped." in err and "SIGTERM: stopped after step 2 of 2" in out
+    assert code == 130 and "Stopped." in err and "SIGTERM: stopped after step 2 of 2" in out, err
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 2
     assert not (tmp_path / "run" / "manifest.json").exists()
     monkeypatch.setattr(Validator, "validate", validate)

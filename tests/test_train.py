@@ -62,7 +62,8 @@ def test_train_writes_checkpoints_metrics_samples_export_and_manifest(cli, datas
     assert 0 < float(rows[-1]["crossfade_ssim"]) <= 1
 
     gif = Image.open(run / "samples" / "step-00000004.gif")
-    assert gif.n_frames == 8 and gif.size == (3 * 64, 2 * 64)  # columns real | cross-fade | model, 2 windows
+    assert gif.n_frames == 8 and gif.size == (3 * 64, 14 + 2 * 64)  # columns real | cross-fade | model under their
+    # labels, 2 windows
 
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert state["step"] == 4 and state["config"]["model"]["width"] == 0.125 and state["ema"] is not None
@@ -485,6 +486,22 @@ def test_the_memory_estimate_grows_with_the_model_batch_and_crop():
     assert 10e9 < estimate_memory(TrainConfig(), (256, 256), 8).total < 20e9  # the issue measured 13 GB
     with pytest.raises(UsageError, match="128x128 training frames are too small for this model"):
         estimate_memory(TrainConfig(), (128, 128), 8)  # the full refiner goes down to 1 px from 256
+
+
+def test_rife3hd_is_estimated_too_from_one_small_real_step_that_leaves_the_random_state_alone():
+    """rife3hd's step reads values (its bisection plan), so it runs once for real on one small window; what it
+    saves grows with the batch and the pixels, and the run's torch random state is as it was."""
+    from framegen.core.training.memory import estimate_memory
+
+    config = TrainConfig(arch="rife3hd", crop=64, batch_size=1)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    small = estimate_memory(config, (64, 64), 8)
+    assert torch.equal(torch.rand(3), expected)
+    large = estimate_memory(config.model_copy(update={"batch_size": 4}), (128, 128), 8)
+    assert large.activations == pytest.approx(16 * small.activations, rel=0.01)
+    assert small.state < large.total < 3e9
 
 
 def test_a_run_that_cannot_fit_is_refused_with_the_numbers_and_what_fits(cli, dataset, config, tmp_path, monkeypatch):

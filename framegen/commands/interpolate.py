@@ -19,79 +19,79 @@ log = logging.getLogger(__name__)
 NAME = "interpolate"
 
 
+# --help's panels; every option's details are in docs/commands.md#interpolate
+PAIR, MOVIE, ENGINE = "Two images", "A movie", "Engine"
+CUTS = "A movie: cuts and held frames, found as by `framegen filter`"
+
+
 def run(
     inputs: list[Path] = typer.Argument(
-        ..., help="Two images A B (an animation), or one MOVIE (told apart by their content, not their names)."
+        ..., help="Two images A B, or one MOVIE (told apart by content)."
     ),
     output: Optional[Path] = typer.Option(
-        None, "-o", "--output", help="Animation to write: .gif .webp .png (APNG) .mp4. "
-        "\\[default: interpolated.gif, or .mp4 for a movie, in framegen-work]",
-    ),
-    frames: Optional[int] = typer.Option(None, "--frames", help="In-betweens between A and B. \\[default: 6]"),
-    times: Optional[str] = typer.Option(
-        None, "--times", help="Explicit in-between times in (0, 1), comma-separated, e.g. 0.25,0.5,0.75."
+        None, "-o", "--output", help=".gif .webp .png (APNG) .mp4 \\[default: framegen-work/interpolated.gif, "
+        ".mp4 for a movie]",
     ),
     fps: Optional[float] = typer.Option(
-        None, "--fps", help="Frames per second of the animation \\[default: 12]; for a movie, the output rate "
-        "(at most 16x the movie's)."
-    ),
-    factor: Optional[int] = typer.Option(
-        None, "--factor", help="Movie: output rate = FACTOR x the movie's rate, 2 to 16. \\[default: 2]"
-    ),
-    start: Optional[float] = typer.Option(
-        None, "--start", help="Movie: start at this time, in seconds, as in extract. \\[default: 0]"
-    ),
-    end: Optional[float] = typer.Option(
-        None, "--end", help="Movie: stop before this time, in seconds. \\[default: the end]"
+        None, "--fps", help="Frames/s \\[default: 12]; for a movie, its new rate."
     ),
     loop: Optional[int] = typer.Option(
-        None, "--loop", help="How many times the animation plays; 0 = forever (GIF/WebP/APNG). \\[default: 0]"
-    ),
-    pingpong: Optional[bool] = typer.Option(
-        None, "--pingpong/--no-pingpong", help="Play forwards then backwards (A..B..A). \\[default: off]"
-    ),
-    engine: Optional[str] = typer.Option(
-        None, "--engine", help="auto, flow, model, blend or minterpolate. auto = a trained model given with "
-        "--checkpoint (else the workspace's training run, framegen-work/run) whose export records that it beat flow (and its starting weights, if fine-tuned), else "
-        "installed RIFE weights (rife3hd, then rife4), else rife4 fetched once (not with FRAMEGEN_OFFLINE=1), "
-        "else flow; one line on stderr says which and why. "
-        "\\[default: auto]",
-    ),
-    checkpoint: Optional[Path] = typer.Option(
-        None, "--checkpoint", help="For the model/auto engines: installed weights NAME (rife4, rife3hd: "
-        "`framegen weights list`), an export folder (model.json + model.safetensors) or a training run folder "
-        "(its export/). rife3hd makes each frame at the nearest dyadic time k/32 (bisection of midpoints); "
-        "rife4 at any t.",
-    ),
-    device: Optional[str] = typer.Option(
-        None, "--device", help="auto | cpu | cuda: where the model engine runs. \\[default: auto]"
-    ),
-    frames_dir: Optional[Path] = typer.Option(
-        None, "--frames-dir", help="Also write every frame as DIR/000.png, 001.png, ... (A first, B last)."
-    ),
-    detector: Optional[str] = typer.Option(
-        None, "--detector", help="Movie: cut detector, content only (vgg16 places a cut only to within 8 frames, "
-        "so it is for `framegen filter` alone). The detector options are those of `framegen filter`, also "
-        "read from a \\[filter] table of --config. \\[default: content]",
-    ),
-    cut_threshold: Optional[float] = options.CUT_THRESHOLD,
-    cut_ratio: Optional[float] = options.CUT_RATIO,
-    ratio_window: Optional[int] = options.RATIO_WINDOW,
-    min_shot_frames: Optional[int] = options.MIN_SHOT_FRAMES,
-    hold_threshold: Optional[float] = options.HOLD_THRESHOLD,
-    ensemble: Optional[bool] = typer.Option(
-        None, "--ensemble/--no-ensemble", help="Model engine: average each frame over three passes (as given, "
-        "mirrored, time-reversed): about 3x the time. \\[default: off]",
-    ),
-    adapt: Optional[bool] = typer.Option(
-        None, "--adapt/--no-adapt", help="Movie: before each shot, a copy of the network (rife4, rife3hd) learns "
-        "that shot from its own drawings, and is reset after it (docs/adapt.md). \\[default: off]",
-    ),
-    adapt_steps: Optional[int] = typer.Option(
-        None, "--adapt-steps", help="Movie, --adapt: optimiser steps per shot. \\[default: 10]"
+        None, "--loop", help="Plays; 0 = forever. \\[default: 0]"
     ),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of options (flags win)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing -o file that framegen did not write, or a non-empty --frames-dir folder."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an -o file framegen did not write, or a full --frames-dir."
+    ),
+    frames: Optional[int] = typer.Option(
+        None, "--frames", help="In-betweens. \\[default: 6]", rich_help_panel=PAIR
+    ),
+    times: Optional[str] = typer.Option(
+        None, "--times", help="Or their times: 0.25,0.5,0.75", rich_help_panel=PAIR
+    ),
+    pingpong: Optional[bool] = typer.Option(
+        None, "--pingpong/--no-pingpong", help="Play A..B..A. \\[default: off]", rich_help_panel=PAIR
+    ),
+    frames_dir: Optional[Path] = typer.Option(
+        None, "--frames-dir", help="Also write DIR/000.png, 001.png...", rich_help_panel=PAIR
+    ),
+    factor: Optional[int] = typer.Option(
+        None, "--factor", help="Rate x FACTOR, 2-16. \\[default: 2]", rich_help_panel=MOVIE
+    ),
+    start: Optional[float] = typer.Option(
+        None, "--start", help="Start at this second. \\[default: 0]", rich_help_panel=MOVIE
+    ),
+    end: Optional[float] = typer.Option(
+        None, "--end", help="Stop before this second. \\[default: the end]", rich_help_panel=MOVIE
+    ),
+    adapt: Optional[bool] = typer.Option(
+        None, "--adapt/--no-adapt", help="Fit the network to each shot first. \\[default: off]",
+        rich_help_panel=MOVIE,
+    ),
+    adapt_steps: Optional[int] = typer.Option(
+        None, "--adapt-steps", help="Steps per shot. \\[default: 10]", rich_help_panel=MOVIE
+    ),
+    engine: Optional[str] = typer.Option(
+        None, "--engine", help="auto, flow, model, blend, minterpolate. \\[default: auto]", rich_help_panel=ENGINE,
+    ),
+    checkpoint: Optional[Path] = typer.Option(
+        None, "--checkpoint", help="Installed weights NAME (rife4, rife3hd), or an export or run folder.",
+        rich_help_panel=ENGINE,
+    ),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="auto | cpu | cuda. \\[default: auto]", rich_help_panel=ENGINE
+    ),
+    ensemble: Optional[bool] = typer.Option(
+        None, "--ensemble/--no-ensemble", help="Mean of 3 passes: 3x the time. \\[default: off]",
+        rich_help_panel=ENGINE,
+    ),
+    detector: Optional[str] = typer.Option(
+        None, "--detector", help="content only here. \\[default: content]", rich_help_panel=CUTS
+    ),
+    cut_threshold: Optional[float] = options.in_panel(options.CUT_THRESHOLD, CUTS),
+    cut_ratio: Optional[float] = options.in_panel(options.CUT_RATIO, CUTS),
+    ratio_window: Optional[int] = options.in_panel(options.RATIO_WINDOW, CUTS),
+    min_shot_frames: Optional[int] = options.in_panel(options.MIN_SHOT_FRAMES, CUTS),
+    hold_threshold: Optional[float] = options.in_panel(options.HOLD_THRESHOLD, CUTS),
 ) -> None:
     """Interpolate between two images A B into an animation, or raise the frame rate of a MOVIE.
 
@@ -99,11 +99,8 @@ def run(
         framegen interpolate a.png b.png -o out.gif --frames 10
         framegen interpolate movie.mp4 --factor 2 -o smooth.mp4
 
-    Two images: A, the in-betweens, B, at the inputs' exact size (any size; RGBA gives a transparent
-    animation). One movie: every frame kept, in-betweens added; scene cuts are never morphed across
-    (frames repeat there), drawings held on twos are interpolated between distinct drawings, audio is
-    copied; cuts and held frames are found as by `framegen filter`, with its options. The output format
-    comes from the suffix of -o.
+    A movie keeps every frame and its sound, and never morphs across a scene cut. The format comes from
+    -o's suffix. Every option in detail: docs/commands.md#interpolate.
     """
     from framegen.core.engines import get_engine
     from framegen.core.stages.interpolate import input_mode, interpolate_pair, interpolate_video

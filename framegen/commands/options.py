@@ -3,6 +3,7 @@ the same detectors); and how interpolate and evaluate let `auto` fetch weights."
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ HOLD_THRESHOLD = typer.Option(
     None, "--hold-threshold", help="Pixel difference (0-255) that tells a new drawing from a held one. "
     "\\[default: 16]",
 )
+
+
+def in_panel(option, panel: str):
+    """A copy of a shared option shown under `panel` in one command's --help."""
+    shown = copy.copy(option)
+    shown.rich_help_panel = panel
+    return shown
 
 
 def detector_flags(detector, cut_threshold, cut_ratio, ratio_window, min_shot_frames, hold_threshold) -> dict[str, Any]:

@@ -58,7 +58,8 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps (default: none)."),
     max_minutes: Optional[float] = typer.Option(
-        None, "--max-minutes", help="Stop after this many minutes, then validate and export (default: none)."),
+        None, "--max-minutes", help="Stop the training steps after this many minutes (the validations between "
+        "them included); the final validation and export come after (default: none)."),
     mix: Optional[str] = typer.Option(
         None, "--mix", help="Sampling weight per dataset, e.g. 0.7,0.3 (default: every window equally)."),
     validate_synthetic: Optional[bool] = typer.Option(

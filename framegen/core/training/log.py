@@ -22,13 +22,12 @@ from typing import Any
 import torch
 
 from framegen.core.files import open_no_link, refuse_link
-from framegen.core.progress import line_progress, stderr as progress_console
+from framegen.core.progress import clock, line_progress, stderr as progress_console
 from framegen.core.training.validation import Validation
 
 log = logging.getLogger(__name__)
 
 DISPLAY_EVERY = 10  # steps between reading the losses for display (reading a loss waits for the GPU)
-LOG_EVERY_SECONDS = 60.0  # progress lines in a log file (stderr not a terminal), at most this often
 
 
 class RunLog:
@@ -132,13 +131,6 @@ def append_metrics(path: Path, row: dict[str, Any]) -> None:
         writer.writerow(row)
 
 
-def clock(seconds: float) -> str:
-    """`2:03`, or `1:02:03` from an hour on."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def progress_line(epoch: int, epochs: int, step: int, total: int, elapsed: float, remaining: float | None,
                   losses: dict[str, float], width: int = 80) -> str:
     """`epoch 2/10  step 45/330  3:12 elapsed  20:01 left  g 0.4123  d 0.6931`: the two main losses ("g", "d",
@@ -163,7 +155,7 @@ class TrainingProgress:
         self.log, self.steps_per_epoch, self.first_step = log, steps_per_epoch, first_step
         self.max_seconds = None if max_minutes is None else max_minutes * 60
         self.display = line_progress()
-        self.started = self.logged_at = time.monotonic()
+        self.started = time.monotonic()
         self.losses: dict[str, float] = {}
 
     def __enter__(self) -> "TrainingProgress":
@@ -195,7 +187,4 @@ class TrainingProgress:
             left = max(0.0, min(left, self.max_seconds - (now - self.started)))
         line = progress_line(min(epoch + 1, epochs), epochs, step, total, now - self.started, left, self.losses,
                              progress_console.width)
-        self.display.update(self.task, line=line)
-        if self.display.disable and now - self.logged_at >= LOG_EVERY_SECONDS:
-            log.info(line)
-            self.logged_at = now
+        self.display.update(self.task, line=line)  # in a log file, the same line (progress.LOG_EVERY_SECONDS)

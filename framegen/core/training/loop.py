@@ -49,6 +49,7 @@ from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import Manifest, UpstreamRef, sha256_file, upstream_ref, write_manifest
 from framegen.core.media.convert import windows_to_float
 from framegen.core.models.export import ExportMetadata, check_export_target, export_model
+from framegen.core.progress import clock
 from framegen.core.signals import StopSignals
 from framegen.core.training.checkpoint import CheckpointSaver, load_checkpoint, restore_rng, rng_state
 from framegen.core.training.config import TrainConfig, learning_rate_factor
@@ -60,10 +61,15 @@ from framegen.core.training.memory import check_run_memory
 from framegen.core.training.models import TrainingModels
 from framegen.core.training.pairs import sample_pairs, step_rng
 from framegen.core.training.step import autocast_context, train_step
-from framegen.core.training.validation import NO_VALIDATION, Validation, Validator
+from framegen.core.training.validation import NO_VALIDATION, STARTING_WEIGHTS, Validation, Validator
 from framegen.core.workspace import check_apart_from_inputs, record_written, stage_output
 
 log = logging.getLogger(__name__)
+
+# What a run with no held-out window says at its start.
+NOTHING_TO_VALIDATE = ("no held-out windows (the datasets' val splits are empty: build-dataset holds out whole "
+                       "shots, and a movie of one shot has none): nothing will be validated, the export will claim "
+                       "no gain over flow, and --engine auto will not prefer it")
 
 
 class RunManifest(Manifest):
@@ -149,6 +155,7 @@ class Session:
     saver: CheckpointSaver | None  # rank 0 only
     total_steps: int
     validated_at: int = -1
+    final_cost_said: bool = False  # --max-minutes: the final validation's time was estimated (say_final_cost)
     saved: tuple[int, float] | None = None  # rank 0: (step, time.monotonic()) of the newest checkpoint
     started: float = field(default_factory=time.monotonic)  # this session's start
 
@@ -355,9 +362,12 @@ def training_loop(session: Session, signals: StopSignals) -> None:
     config, data, state, dist = session.config, session.data, session.state, session.dist
     log.info(f"Training {config.arch} on {data.train_windows} windows, {dist.device}, {config.precision}")
     log.info(f"{data.steps_per_epoch} steps/epoch of {config.batch_size} x {dist.world_size} process(es); "
-                f"{session.total_steps - state.step} steps to go")
+             f"{session.total_steps - state.step} steps to go{time_bound(config.max_minutes)}")
+    if not session.validator.val_sets:
+        log.info(NOTHING_TO_VALIDATE)
     if state.step == 0 and config.init is not None:
-        validate_and_save(session)  # the starting weights: `best` unless training improves on them
+        log.info(f"Validating {session.validator.plan(STARTING_WEIGHTS)} ...")
+        validate_and_save(session, bars="validate step 0")  # the starting weights: `best` unless training improves
     started = time.perf_counter()  # for max_minutes: this session's wall time, validation included
     progress = state.step / session.total_steps  # of the run, for the learning-rate schedule
     display = TrainingProgress(session.log, data.steps_per_epoch, state.step, config.max_minutes)
@@ -369,6 +379,8 @@ def training_loop(session: Session, signals: StopSignals) -> None:
             for window in data.loader:  # uint8 (B, T, 3, H, W)
                 epoch_done = run_step(session, window, progress, tick)
                 display.update(state.step, state.epoch, session.total_steps)
+                if state.step >= session.total_steps:
+                    break  # the last step's validation is finish()'s: announced, with its own progress
                 validate_or_checkpoint(session, epoch_done)
                 stop_if_asked(session, signals)
                 progress = run_progress(session, started)
@@ -454,28 +466,65 @@ def run_progress(session: Session, started: float) -> float:
     return max(progress, minutes / session.config.max_minutes)
 
 
-def validate_and_save(session: Session) -> None:
-    """Rank 0: validation, sample GIF, checkpoint, metrics.csv row; the others wait."""
+def validate_and_save(session: Session, bars: str | None = None) -> None:
+    """Rank 0: validation, sample GIF, checkpoint, metrics.csv row; the others wait. `bars`: the model's progress
+    bar description, outside the training line (Validator.validate)."""
     state, models = session.state, session.models
-    validation = None
+    validation, seconds = None, 0.0
     if session.dist.is_main:
+        started = time.monotonic()
         models.generator.eval()
-        validation = session.validator.validate(models.eval_model)
+        validation = session.validator.validate(models.eval_model, bars=bars)
         sample = session.log.sample_path(state.step)
         session.validator.write_samples(sample, models.eval_model, session.config.sample_windows)
         record_written(session.run, "train", [sample.parent.name, sample.relative_to(session.run).as_posix()])
         models.generator.train()
         save_training(session, validation)
+        seconds = time.monotonic() - started - session.validator.baseline_seconds
     session.log.write_validation(state.step, state.epoch_progress(session.data.steps_per_epoch), validation)
+    if validation is not None:
+        say_final_cost(session, seconds)
     session.validated_at = state.step
     barrier(session.dist)
+
+
+def time_bound(max_minutes: float | None) -> str:
+    """What --max-minutes bounds, for the run's first lines ("" without it)."""
+    if max_minutes is None:
+        return ""
+    return (f"; --max-minutes {max_minutes:g} bounds these steps (with the validations and checkpoints between "
+            "them), not the final validation and export, which come after it")
+
+
+def say_final_cost(session: Session, seconds: float) -> None:
+    """With --max-minutes, once, after the first validation: how long the final validation and export will add
+    after the time is up (that validation's time without the baselines, which are scored once a run)."""
+    if session.config.max_minutes is None or session.final_cost_said:
+        return
+    session.final_cost_said = True
+    log.info(f"--max-minutes {session.config.max_minutes:g}: the final validation and the export will add about "
+             f"{clock(seconds)} after it (as long as this validation took, the baselines' scores aside)")
+
+
+def announce_finish(session: Session, validating: bool) -> None:
+    """Rank 0: one line before the final validation (with its progress) and the export."""
+    if not session.dist.is_main:
+        return
+    export = session.run / "export"
+    if validating and session.validator.val_sets:
+        log.info(f"Validating {session.validator.plan('the final weights')}, then exporting the best checkpoint "
+                 f"to {export} ...")
+    else:
+        log.info(f"Exporting the {'best' if session.validator.val_sets else 'last'} checkpoint to {export} ...")
 
 
 def finish(session: Session, signals: StopSignals) -> TrainResult:
     """Last validation, export of the best checkpoint, run manifest (last: it marks the run complete)."""
     state, run, dist = session.state, session.run, session.dist
-    if session.validated_at != state.step:
-        validate_and_save(session)
+    validating = session.validated_at != state.step
+    announce_finish(session, validating)
+    if validating:
+        validate_and_save(session, bars=f"validate step {state.step}")
     stop_if_asked(session, signals)
     session.log.close()
     rate = session.log.windows_per_second()

@@ -1,15 +1,17 @@
 """Peak memory of a training run, estimated before it starts, and the refusal of a run that cannot fit.
 
 The estimate adds three parts (bytes):
-    base         the process itself: Python, torch, OpenCV and framegen imported (BASE_BYTES, measured)
+    base         the process itself: Python, torch, OpenCV and framegen imported, and what a validation of
+                 the held-out windows leaves it holding (BASE_BYTES, measured)
     state        4 bytes per parameter for each copy a run keeps: generator weights, gradients, two Adam
                  moments, its EMA (and the starting weights with --init); discriminator weights, gradients
                  and two moments
     activations  what one training step keeps for its backward pass, measured exactly by running the step
                  on PyTorch's `meta` device (shapes only, no memory, about a second) with a saved-tensor
-                 hook, times ACTIVATION_OVERHEAD for the allocator and the transient tensors of backward
-The constants are calibrated against the peak RSS of real runs (below; `python bench/bench_train.py
---memory` prints estimate and measurement side by side for more configurations).
+                 hook, times ACTIVATION_OVERHEAD; a step that needs values (rife3hd's) runs for real once on
+                 one small window, and what it saves is scaled by the batch and the pixels
+The constants are calibrated against the peak RSS of real runs (below; `python bench/bench_train_memory.py`
+prints estimate and measurement side by side).
 """
 
 from __future__ import annotations
@@ -32,13 +34,18 @@ from framegen.core.training.step import train_step
 
 log = logging.getLogger(__name__)
 
-# Calibration (2026-12-01, peak RSS of `framegen train` on the 2-core VM, bench/peak_rss.py): the trainer with
-# torch and OpenCV imported is 540 MB RSS, plus the data and the validation windows; the small model on the
-# sample movie (128 px crops, batch 4) peaked at 2.08 GB against an estimate of 2.14 GB, the full model on
-# whole 256 px frames at 13 GB against 14.5 GB.
-BASE_BYTES = 600 * 2**20  # RSS of `framegen train` before its first step (torch + OpenCV + data)
-ACTIVATION_OVERHEAD = 1.2  # peak RSS over base + state + saved activations: allocator, backward's transients
+# Calibration (2026-12-07, bench/bench_train_memory.py: peak RSS of whole `framegen train` runs on a 2-core
+# x86_64 CPU, rife4, rife3hd and the small mipal at batch 1-4 and 64-256 px crops; docs/benchmarks.md has the
+# table): torch, OpenCV and framegen imported are 540 MB RSS; the step-0 or first validation (the engines on
+# the 256 px held-out frames, rife3hd's bisection the largest) leaves the process at 1.0-1.3 GB before the
+# steps' activations, which then add about 0.85x what they save for backward. Every row's peak was 0.80-1.01x
+# the estimate with these two constants. (The full mipal on 256 px frames peaked at 13 GB, 2026-12-01.)
+BASE_BYTES = 1200 * 2**20  # the process with its validation's working set, beside the state and the step
+ACTIVATION_OVERHEAD = 1.0  # peak growth per byte a step saves for backward (allocator, backward's transients)
 GB = 1e9
+# The side of the frames on which a step that needs values (rife3hd's) is run for real, once, for its estimate:
+# what it saves for backward grows with the pixels (32, 64, 128 px: 2.1, 8.5, 33.8 MB for one rife3hd window).
+VALUE_STEP_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -60,9 +67,32 @@ class MemoryEstimate:
         return replace(self, activations=round(self.activations * factor), windows=windows, crop=crop)
 
 
-def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_length: int) -> MemoryEstimate | None:
-    """The peak memory of one process training `config` on frames of `frame_size` (height, width); None for a
-    model whose step reads values, not only shapes (rife3hd's), which the meta device cannot run."""
+def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_length: int) -> MemoryEstimate:
+    """The peak memory of one process training `config` on frames of `frame_size` (height, width)."""
+    shapes_only = config.model_copy(update={"init": None, "l2_sp": 0.0, "ema": 0.0})  # no file read, no copy
+    with torch.device("meta"):
+        models = TrainingModels(shapes_only, torch.device("meta"))
+    saved = saved_bytes(models, config, config.batch_size, frame_size, window_length)
+    if saved is None:  # a step that reads values (rife3hd's bisection plan): real tensors at a small size
+        side = max(VALUE_STEP_SIDE, models.generator.size_multiple)
+        with torch.random.fork_rng(devices=[]):  # the run's own random state stays as it was
+            measured = saved_bytes(TrainingModels(shapes_only, torch.device("cpu")), config, 1, (side, side),
+                                   window_length)
+        saved = round(measured * config.batch_size * frame_size[0] * frame_size[1] / side**2)
+    generator = sum(p.numel() for p in models.generator.parameters())
+    discriminator = sum(p.numel() for p in models.discriminator.parameters()) if models.discriminator else 0
+    copies = 4 + (config.ema > 0) + (config.init is not None)  # weights, gradients, 2 moments, EMA, start
+    activations = saved + 2 * config.batch_size * window_length * 3 * frame_size[0] * frame_size[1] * 4  # + batch
+    return MemoryEstimate(BASE_BYTES, 4 * (copies * generator + 4 * discriminator),
+                          round(ACTIVATION_OVERHEAD * activations), config.batch_size, frame_size,
+                          models.generator.size_multiple)
+
+
+def saved_bytes(models: TrainingModels, config: TrainConfig, batch: int, frame_size: tuple[int, int],
+                window_length: int) -> int | None:
+    """Bytes of the tensors one training step of `models` saves for its backward pass, on a batch of `batch`
+    windows of `frame_size` on the models' device; None when the models are on `meta` and the step needs
+    values, not only shapes."""
     saved: dict[int, torch.Tensor] = {}  # every tensor a step saves for backward, kept (meta: no memory) so
     # that no id is reused: a tensor saved twice counts once, the same estimate every time
 
@@ -71,10 +101,8 @@ def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_len
             saved[id(tensor)] = tensor
         return tensor
 
-    shapes_only = config.model_copy(update={"init": None, "l2_sp": 0.0, "ema": 0.0})  # no file read, no copy
-    with torch.device("meta"):
-        models = TrainingModels(shapes_only, torch.device("meta"))
-        window = torch.zeros(config.batch_size, window_length, 3, *frame_size)  # (B, T, 3, H, W) in [0, 1]
+    device = next(models.generator.parameters()).device
+    window = torch.zeros(batch, window_length, 3, *frame_size, device=device)  # (B, T, 3, H, W) in [0, 1]
     pairs = sample_pairs(window, config.times, config.small_gap, step_rng(config.seed, 0))
     try:
         with torch.autograd.graph.saved_tensors_hooks(remember, lambda tensor: tensor):
@@ -85,13 +113,7 @@ def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_len
         # a shape the model cannot take (found on meta: no memory, no time)
         raise UsageError(f"{frame_size[1]}x{frame_size[0]} training frames are too small for this model "
                          f"({first_line(e)}): use a larger --crop or smaller model settings") from None
-    generator = sum(p.numel() for p in models.generator.parameters())
-    discriminator = sum(p.numel() for p in models.discriminator.parameters()) if models.discriminator else 0
-    copies = 4 + (config.ema > 0) + (config.init is not None)  # weights, gradients, 2 moments, EMA, start
-    activations = sum(t.numel() * t.element_size() for t in saved.values()) + 2 * window.numel() * 4  # + the batch
-    return MemoryEstimate(BASE_BYTES, 4 * (copies * generator + 4 * discriminator),
-                          round(ACTIVATION_OVERHEAD * activations), config.batch_size, frame_size,
-                          models.generator.size_multiple)
+    return sum(t.numel() * t.element_size() for t in saved.values())
 
 
 def check_memory(estimate: MemoryEstimate, processes: int, available: int | None) -> None:
@@ -123,9 +145,6 @@ def check_run_memory(config: TrainConfig, data: TrainingData, dist: Distributed)
     """The memory phase: the estimated peak on the log; refused (exit 3) when it cannot fit. On the CPU the
     processes of this machine share its memory; a GPU's is its own."""
     estimate = estimate_memory(config, data.frame_size, data.window_length)
-    if estimate is None:
-        log.info(f"memory: no estimate for {config.arch} (its training step cannot run on shapes alone)")
-        return
     if dist.device.type == "cuda":  # the process's own memory (base) is the host's
         estimate, processes, available = replace(estimate, base=0), 1, torch.cuda.mem_get_info(dist.device)[0]
     else:

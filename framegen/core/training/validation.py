@@ -10,6 +10,7 @@ computed once, at the first validation.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,14 @@ from framegen.core.engines import Engine, get_engine
 from framegen.core.engines.model import ModelEngine
 from framegen.core.files import make_folder
 from framegen.core.media.animation import write_animation
+from framegen.core.media.images import label_columns
 from framegen.core.models.export import PairedGain
 from framegen.core.scoring import EngineScores, WindowSet, beats, paired_gain, score_engine, spread
 
+STARTING_WEIGHTS = "the starting weights"  # what the announcements call a fine-tuning run's `init`
 SAMPLE_TILE = 128  # longest side of one frame in the sample GIFs, pixels
 SAMPLE_FPS = 8.0
+SAMPLE_COLUMNS = ["real", "cross-fade", "model"]
 
 
 def large_gap_means(scores: EngineScores) -> dict[str, float]:
@@ -69,21 +73,44 @@ NO_VALIDATION = {"validation": None, "flow_validation": None, "crossfade": None,
 class Validator:
     """Scores a generator on the held-out windows; `flow`, the cross-fade and the starting weights once per run."""
 
+    BASELINES = {"flow": "flow", "blend": "the cross-fade"}  # engine name -> its name in the announcements
+
     def __init__(self, val_sets: list[WindowSet], device: torch.device, init_generator: torch.nn.Module | None = None):
         self.val_sets = val_sets
         self.device = device  # the model is scored where it trains
         self.init_generator = init_generator  # the weights a fine-tuning run started from, or None
         self.baselines: dict[str, EngineScores] | None = None
+        self.baseline_seconds = 0.0  # how long the last validation spent on the baselines (0 once they are known)
 
-    def validate(self, generator: torch.nn.Module) -> Validation | None:
-        """The generator's scores beside flow's and the cross-fade's; None without held-out windows."""
+    def windows(self) -> int:
+        return sum(len(s.indices) for s in self.val_sets)
+
+    def plan(self, model: str) -> str:
+        """What the next validation scores, e.g. `the starting weights, flow and the cross-fade on 26 windows`
+        (`model`: what the generator is called; the baselines only until they have been scored)."""
+        names = [model]
+        if self.baselines is None:
+            if self.init_generator is not None and model != STARTING_WEIGHTS:
+                names.append(STARTING_WEIGHTS)
+            names += self.BASELINES.values()
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        windows = self.windows()
+        return f"{listed} on {windows} held-out window{'' if windows == 1 else 's'}"
+
+    def validate(self, generator: torch.nn.Module, bars: str | None = None) -> Validation | None:
+        """The generator's scores beside flow's and the cross-fade's; None without held-out windows. `bars`: the
+        description of the generator's progress bar, e.g. `validate step 0`; with it every engine scored
+        shows one (lines in a log file), without it none (between training steps, inside the training line)."""
         if not self.val_sets:
             return None
+        started = time.monotonic()
         if self.baselines is None:
-            self.baselines = {name: self.score(get_engine(name)) for name in ("flow", "blend")}
+            self.baselines = {name: self.score(get_engine(name), bars and f"validate {name}") for name in self.BASELINES}
             if self.init_generator is not None:
-                self.baselines["init"] = self.score(ModelEngine(self.init_generator, device=self.device.type))
-        model = self.score(ModelEngine(generator, device=self.device.type))
+                self.baselines["init"] = self.score(ModelEngine(self.init_generator, device=self.device.type),
+                                                    bars and "validate the starting weights")
+        self.baseline_seconds = time.monotonic() - started
+        model = self.score(ModelEngine(generator, device=self.device.type), bars)
         flow, init = self.baselines["flow"], self.baselines.get("init")
         return Validation(
             large_gap_means(model), large_gap_means(flow), large_gap_means(self.baselines["blend"]),
@@ -92,11 +119,12 @@ class Validator:
             paired_gain(model.window_psnr, init.window_psnr) if init is not None else None,
         )
 
-    def score(self, engine: Engine) -> EngineScores:
-        return score_engine(engine, self.val_sets)
+    def score(self, engine: Engine, bar: str | None = None) -> EngineScores:
+        return score_engine(engine, self.val_sets, bar)
 
     def write_samples(self, path: Path, generator: torch.nn.Module, count: int) -> None:
-        """An animated GIF of the first held-out set: one row per window, columns real | cross-fade | model."""
+        """An animated GIF of the first held-out set: one row per window, columns real | cross-fade | model, each
+        labelled in a strip on top."""
         if not self.val_sets or count == 0:
             return
         windows = self.val_sets[0]
@@ -113,4 +141,4 @@ class Validator:
             size = (round(sheet.shape[2] * scale), round(sheet.shape[1] * scale))
             sheet = np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in sheet])
         make_folder(path.parent)
-        write_animation(path, list(sheet), fps=SAMPLE_FPS)
+        write_animation(path, list(label_columns(sheet, SAMPLE_COLUMNS)), fps=SAMPLE_FPS)

@@ -16,16 +16,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.table import Table
 
-from framegen.core.engines import CHECKPOINT_ENGINES, ENGINE_NAMES, Engine, Fetch, get_engine, unknown_engine
+from framegen.core.engines import (
+    CHECKPOINT_ENGINES,
+    ENGINE_NAMES,
+    Engine,
+    Fetch,
+    get_engine,
+    refuse_weights_as_engine,
+    unknown_engine,
+)
 from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.manifest import MANIFEST_NAME, Manifest, UpstreamRef, upstream_ref
 from framegen.core.media.animation import write_animation
+from framegen.core.media.images import label_columns
 from framegen.core.scenes import FilterConfig
 from framegen.core.scoring import ALL, EngineScores, GapScores, common_window_length, open_windows, score_engine
 from framegen.core.training.adapt import AdaptConfig
@@ -55,7 +63,7 @@ class EvaluateConfig(BaseModel):
     @field_validator("engines")
     @classmethod
     def _known_engines(cls, engines: list[str]) -> list[str]:
-        unknown = [e for e in engines if e not in ENGINE_NAMES]
+        unknown = [refuse_weights_as_engine(e) for e in engines if e not in ENGINE_NAMES]
         if unknown or not engines:
             raise ValueError(unknown_engine(unknown[0] if unknown else "(none)"))
         return list(dict.fromkeys(engines))
@@ -123,14 +131,14 @@ def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path,
     window_sets = [open_windows(folder, config.split, config.max_windows) for folder in map(Path, datasets)]
     for windows in window_sets:
         if not windows.indices:
-            raise InputError(f"{windows.folder}: the {config.split!r} split has no windows")
+            raise InputError(f"{windows.folder}: the {config.split!r} split has no windows{no_windows_fix(config.split)}")
     length = common_window_length(window_sets)
     results, samples = [], []
     for label, engine in engines_to_run(config, fetch):
         for ensemble in (False, True) if config.ensemble and isinstance(engine, ModelEngine) else (False,):
             engine.ensemble = ensemble
             row = label + ("+ensemble" if ensemble else "")
-            scores = score_engine(engine, window_sets, row)
+            scores = score_engine(engine, window_sets, f"evaluate {row}")
             results.append(engine_result(row, engine, scores))
             samples.append(scores.sample)
     if config.gif is not None:
@@ -141,6 +149,14 @@ def evaluate(datasets: list[Path], config: EvaluateConfig, report_folder: Path,
                        windows=len(w.indices)) for w in window_sets]
     return EvaluationReport(**EvaluationReport.header(config.model_dump(mode="json")), split=config.split,
                             window_length=length, datasets=refs, results=results)
+
+
+def no_windows_fix(split: str) -> str:
+    """How to get windows to score when a dataset's `split` has none (the end of that error line)."""
+    if split != "val":
+        return ""
+    return (" (build-dataset holds out whole shots, and a movie of one shot has none): --split train scores the "
+            "training windows, or build the dataset from a movie with more shots")
 
 
 def engine_result(label: str, engine: Engine, scores: EngineScores) -> EngineResult:
@@ -157,14 +173,7 @@ def engine_result(label: str, engine: Engine, scores: EngineScores) -> EngineRes
 
 def write_side_by_side(path: Path, labels: list[str], columns: list[np.ndarray], fps: float = 4.0) -> None:
     """An animation of equally long uint8 (T, H, W, 3) clips side by side, each under a label."""
-    header = 20  # px
-    sheet = np.concatenate(columns, axis=2)  # (T, H, W * columns, 3)
-    sheet = np.concatenate([np.full((sheet.shape[0], header, *sheet.shape[2:]), 255, np.uint8), sheet], axis=1)
-    width = columns[0].shape[2]
-    for frame in sheet:
-        for i, label in enumerate(labels):
-            cv2.putText(frame, label, (i * width + 4, header - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
-                        cv2.LINE_AA)
+    sheet = label_columns(np.concatenate(columns, axis=2), labels, strip=20)  # (T, 20 + H, W * columns, 3)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_animation(path, list(sheet), fps=fps)
 
