@@ -475,11 +475,11 @@ def validate_and_save(session: Session, bars: str | None = None) -> None:
         started = time.monotonic()
         models.generator.eval()
         validation = session.validator.validate(models.eval_model, bars=bars)
+        save_training(session, validation)  # first: a disk that fills here leaves no sample without its checkpoint
         sample = session.log.sample_path(state.step)
         session.validator.write_samples(sample, models.eval_model, session.config.sample_windows)
         record_written(session.run, "train", [sample.parent.name, sample.relative_to(session.run).as_posix()])
         models.generator.train()
-        save_training(session, validation)
         seconds = time.monotonic() - started - session.validator.baseline_seconds
     session.log.write_validation(state.step, state.epoch_progress(session.data.steps_per_epoch), validation)
     if validation is not None:
