@@ -67,8 +67,8 @@ class TrainingModels:
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
         self.learning_rates = (config.lr, config.gan.lr)
-        # the cycle objective's reference: the starting weights, frozen, whose outputs the cycle is pulled to
-        self.cycle_reference = copy.deepcopy(self.init_generator).to(device) \
+        # the cycle objective's reference: the frozen starting weights (the same module validation scores)
+        self.cycle_reference = self.init_generator.to(device) \
             if config.objective == "cycle" and config.cycle_pull > 0 and self.init_generator is not None else None
         self.objective, self.cycle_pull = config.objective, config.cycle_pull
         # the module the step calls (the generator, or its three cycle passes as one), and the discriminator:
