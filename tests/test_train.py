@@ -504,6 +504,22 @@ def test_rife3hd_is_estimated_too_from_one_small_real_step_that_leaves_the_rando
     assert small.state < large.total < 3e9
 
 
+def test_small_frames_are_measured_on_one_real_window_to_what_the_meta_trace_gives(monkeypatch):
+    """Frames of at most REAL_STEP_PIXELS run one real window instead of the trace on `meta`: the same
+    bytes, scaled by the batch, and the run's random state left as it was."""
+    from framegen.core.training import memory as training_memory
+
+    config = TrainConfig(arch="rife4", batch_size=2)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    real = training_memory.estimate_memory(config, (64, 64), 8)
+    assert torch.equal(torch.rand(3), expected)
+    monkeypatch.setattr(training_memory, "REAL_STEP_PIXELS", 0)
+    traced = training_memory.estimate_memory(config, (64, 64), 8)
+    assert real.activations == pytest.approx(traced.activations, rel=0.01) and real.state == traced.state
+
+
 def test_a_run_that_cannot_fit_is_refused_with_the_numbers_and_what_fits(cli, dataset, config, tmp_path, monkeypatch):
     from framegen.core.training import memory as training_memory
 

@@ -8,8 +8,9 @@ The estimate adds three parts (bytes):
                  and two moments
     activations  what one training step keeps for its backward pass, measured exactly by running the step
                  on PyTorch's `meta` device (shapes only, no memory, about a second) with a saved-tensor
-                 hook, times ACTIVATION_OVERHEAD; a step that needs values (rife3hd's) runs for real once on
-                 one small window, and what it saves is scaled by the batch and the pixels
+                 hook, times ACTIVATION_OVERHEAD; on small frames, and for a step that needs values
+                 (rife3hd's), the step runs for real once on one small window instead (a tenth of the time,
+                 the same bytes), and what it saves is scaled by the batch and the pixels
 The constants are calibrated against the peak RSS of real runs (below; `python bench/bench_train_memory.py`
 prints estimate and measurement side by side).
 """
@@ -46,6 +47,11 @@ GB = 1e9
 # The side of the frames on which a step that needs values (rife3hd's) is run for real, once, for its estimate:
 # what it saves for backward grows with the pixels (32, 64, 128 px: 2.1, 8.5, 33.8 MB for one rife3hd window).
 VALUE_STEP_SIDE = 32
+# Frames of at most this many pixels are measured on one real window rather than traced on `meta`: the
+# trace costs the same at any size (rife4: about a second), one real 64 px window a tenth of that. Both ways
+# agree within 1.3% (rife4, its cycle objective and a small mipal, 64 px; 2026-12-07), a real window of the
+# batch of one the more: what does not grow with the batch is counted once per window.
+REAL_STEP_PIXELS = 64 * 64
 
 
 @dataclass(frozen=True)
@@ -70,19 +76,23 @@ class MemoryEstimate:
 def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_length: int) -> MemoryEstimate:
     """The peak memory of one process training `config` on frames of `frame_size` (height, width)."""
     shapes_only = config.model_copy(update={"init": None, "l2_sp": 0.0, "ema": 0.0})  # no file read, no copy
-    with torch.device("meta"):
-        models = TrainingModels(shapes_only, torch.device("meta"))
-    saved = saved_bytes(models, config, config.batch_size, frame_size, window_length)
-    if saved is None:  # a step that reads values (rife3hd's bisection plan): real tensors at a small size
-        side = max(VALUE_STEP_SIDE, models.generator.size_multiple)
+    pixels = frame_size[0] * frame_size[1]
+    saved = None
+    if pixels > REAL_STEP_PIXELS:
+        with torch.device("meta"):
+            models = TrainingModels(shapes_only, torch.device("meta"))
+        saved = saved_bytes(models, config, config.batch_size, frame_size, window_length)
+    if saved is None:  # small frames, or a step that reads values (rife3hd's bisection plan): one real window
         with torch.random.fork_rng(devices=[]):  # the run's own random state stays as it was
-            measured = saved_bytes(TrainingModels(shapes_only, torch.device("cpu")), config, 1, (side, side),
-                                   window_length)
-        saved = round(measured * config.batch_size * frame_size[0] * frame_size[1] / side**2)
+            models = TrainingModels(shapes_only, torch.device("cpu"))
+            side = max(VALUE_STEP_SIDE, models.generator.size_multiple)
+            probe = frame_size if pixels <= REAL_STEP_PIXELS else (side, side)
+            measured = saved_bytes(models, config, 1, probe, window_length)
+        saved = round(measured * config.batch_size * pixels / (probe[0] * probe[1]))
     generator = sum(p.numel() for p in models.generator.parameters())
     discriminator = sum(p.numel() for p in models.discriminator.parameters()) if models.discriminator else 0
     copies = 4 + (config.ema > 0) + (config.init is not None)  # weights, gradients, 2 moments, EMA, start
-    activations = saved + 2 * config.batch_size * window_length * 3 * frame_size[0] * frame_size[1] * 4  # + batch
+    activations = saved + 2 * config.batch_size * window_length * 3 * pixels * 4  # + the batch itself
     return MemoryEstimate(BASE_BYTES, 4 * (copies * generator + 4 * discriminator),
                           round(ACTIVATION_OVERHEAD * activations), config.batch_size, frame_size,
                           models.generator.size_multiple)
