@@ -165,12 +165,15 @@ def _write_windows(writer: DatasetWriter, config: SynthConfig, textures: list[np
     chunks = [range(i, min(i + CHUNK, config.windows)) for i in range(0, config.windows, CHUNK)]
     resource_tracker.ensure_running()  # the pool would start it, which unblocks the signals: start it first
     context = _worker_context()
-    # Semaphores, not an Event: a process killed while waiting on a multiprocessing.Event would hang set()
-    started, all_started = context.Semaphore(0), context.Semaphore(0)
-    # A ProcessPoolExecutor, not a multiprocessing.Pool: a worker that dies (killed for memory, say) fails
-    # the pool instead of leaving this process waiting forever for its tasks.
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(config, textures, files, n_val, started, all_started, os.getpid()))
+    with _stops_held():  # a stop between a semaphore's registration with the resource tracker and its
+        # finalizer would leave it registered: the tracker prints a "leaked semaphore" warning at exit
+        # Semaphores, not an Event: a process killed while waiting on a multiprocessing.Event would hang set()
+        started, all_started = context.Semaphore(0), context.Semaphore(0)
+        # A ProcessPoolExecutor, not a multiprocessing.Pool: a worker that dies (killed for memory, say) fails
+        # the pool instead of leaving this process waiting forever for its tasks.
+        executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                       initargs=(config, textures, files, n_val, started, all_started,
+                                                 os.getpid()))
     pending = deque()
 
     def submit(chunk: range) -> None:
