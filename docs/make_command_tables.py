@@ -12,9 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import typer.main
-
-from framegen.cli import app
+from framegen.cli import click_command
 
 PAGE = Path(__file__).with_name("commands.md")
 TABLE_HEAD = "| option | value | what it does |"
@@ -44,7 +42,7 @@ def option_rows(name: str, command) -> list[str]:
 def rewrite(page: str) -> str:
     """The page with each command section's table regenerated."""
     lines = page.splitlines()
-    commands = typer.main.get_command(app).commands
+    commands = click_command().commands
     section = None
     out: list[str] = []
     index = 0

@@ -12,12 +12,14 @@ line in `framegen --help`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import sys
 from typing import Optional
 
 import typer
+import typer.main
 from pydantic import ValidationError
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
@@ -141,11 +143,19 @@ def param_name(param) -> str:
     return (param.metavar or param.name).upper()
 
 
+@functools.cache
+def click_command() -> TyperGroup:
+    """The click group Typer builds from `app`, built once per process: building it reads every command's
+    signature and type hints (tens of milliseconds), and a process that runs framegen many times (a Python
+    user's loop, the tests) would pay that on every run."""
+    return typer.main.get_command(app)
+
+
 def run_cli(argv: list[str] | None = None) -> int:
     """Run framegen with `argv`; return the exit code (0 ok, 1 internal, 2 usage, 3 input, 4 tool, 130)."""
     try:
         with sigterm_as_interrupt():  # every command stops on SIGTERM as on Ctrl-C
-            rv = app(args=argv, standalone_mode=False, prog_name="framegen")
+            rv = click_command().main(args=argv, standalone_mode=False, prog_name="framegen")
         console.release_held()
         if rv == EXIT_INTERRUPTED:  # Typer turns a Ctrl-C inside a command into exit code 130
             console.stderr.print("Stopped.")

@@ -5,17 +5,15 @@ exists; and quick start 1 (two stills -> a GIF) runs as written."""
 
 from __future__ import annotations
 
-import functools
 import re
 import shlex
 from pathlib import Path
 
 import pytest
 import typer
-import typer.main
 from PIL import Image
 
-from framegen.cli import app, run_cli
+from framegen.cli import click_command, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -62,16 +60,10 @@ def command_lines(markdown: str) -> list[list[str]]:
     return commands
 
 
-@functools.cache
-def framegen_group():
-    """The click group typer builds from framegen's app: the commands and their parameters."""
-    return typer.main.get_command(app)
-
-
 def check_command(args: list[str]) -> None:
     """Parse `framegen ARGS` with the real typer app, as far as parsing goes (nothing runs): an unknown
     command or option, a missing argument or a value of the wrong type raises."""
-    group = framegen_group()
+    group = click_command()
     while args and args[0] in ROOT_OPTIONS:
         args = args[1:]
     if args in (["--help"], ["--version"]):
@@ -119,7 +111,7 @@ def test_commands_page_documents_every_option() -> None:
     or command fails here until it is documented."""
     sections = command_sections((REPO / "docs" / "commands.md").read_text())
     missing = []
-    for name, command in framegen_group().commands.items():
+    for name, command in click_command().commands.items():
         if name not in sections:
             missing.append(f"the section '## {name}'")
             continue

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-import typer.main
+import typer
 from helpers.datasets import make_dataset, tiny_config
 from helpers.media import moving_square_frames, textured_square_frames, write_video
 from helpers.models import export_tiny
 
 from framegen import console
-from framegen.cli import app, run_cli
+from framegen.cli import click_command, run_cli
 from framegen.core.media.images import write_png
 from framegen.core.scenes import FilterConfig
 from framegen.core.stages.build_dataset import BuildDatasetConfig
@@ -68,8 +68,8 @@ CONFIGS = {"extract": ExtractConfig, "filter": FilterConfig, "build-dataset": Bu
 
 def numeric_options(command: str) -> list[tuple[str, type]]:
     """The options of `framegen COMMAND` that take an int or a float: (--flag, type)."""
-    click_command = typer.main.get_command(app).commands[command.removesuffix("-movie")]
-    return [(max(p.opts, key=len), p.type_descriptor.annotation) for p in click_command.params
+    params = click_command().commands[command.removesuffix("-movie")].params
+    return [(max(p.opts, key=len), p.type_descriptor.annotation) for p in params
             if p.param_type_name == "option" and p.type_descriptor.annotation in (int, float)]
 
 
