@@ -240,7 +240,8 @@ def detect_arch(state: dict[str, torch.Tensor], file: Path) -> str:
     """The arch whose parameter names and shapes the (cleaned) `state` has exactly; InputError otherwise."""
     cleaned = {name: tuple(tensor.shape) for name, tensor in published_state_dict(state).items()}
     for arch in dict.fromkeys(p.arch for p in PUBLISHED.values()):
-        expected = {name: tuple(t.shape) for name, t in build_generator(arch, {}).state_dict().items()}
+        with torch.device("meta"):  # shapes only
+            expected = {name: tuple(t.shape) for name, t in build_generator(arch, {}).state_dict().items()}
         if cleaned == expected:
             return arch
     raise InputError(f"{file}: not a RIFE checkpoint in a layout framegen implements ({len(cleaned)} tensors, "
