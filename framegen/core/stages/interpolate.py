@@ -237,10 +237,10 @@ def read_pair(path_a: Path, path_b: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def use_ensemble(engine: Engine, config: InterpolateConfig) -> None:
     """`ensemble`: the model engine averages three passes per frame; any other engine is a usage error."""
-    if config.ensemble and not isinstance(engine, ModelEngine):
-        raise UsageError(f"--ensemble is for the model engine, not {engine.name}")
     if isinstance(engine, ModelEngine):
         engine.ensemble = config.ensemble
+    elif config.ensemble:
+        raise UsageError(f"--ensemble is for the model engine, not {engine.name}")
 
 
 def interpolate_pair(path_a: Path, path_b: Path, output: Path, engine: Engine, config: InterpolateConfig,

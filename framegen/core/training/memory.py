@@ -85,8 +85,11 @@ def estimate_memory(config: TrainConfig, frame_size: tuple[int, int], window_len
     if saved is None:  # small frames, or a step that reads values (rife3hd's bisection plan): one real window
         with torch.random.fork_rng(devices=[]):  # the run's own random state stays as it was
             models = TrainingModels(shapes_only, torch.device("cpu"))
-            side = max(VALUE_STEP_SIDE, models.generator.size_multiple)
-            probe = frame_size if pixels <= REAL_STEP_PIXELS else (side, side)
+            if pixels <= REAL_STEP_PIXELS:
+                probe = frame_size
+            else:
+                side = max(VALUE_STEP_SIDE, models.generator.size_multiple)
+                probe = (side, side)
             measured = saved_bytes(models, config, 1, probe, window_length)
         saved = round(measured * config.batch_size * pixels / (probe[0] * probe[1]))
     generator = sum(p.numel() for p in models.generator.parameters())
