@@ -13,13 +13,13 @@ import pytest
 import torch
 from helpers.datasets import make_dataset
 from helpers.media import moving_square_frames
+from helpers.models import install_random_rife
 
 from framegen.core.config import resolve_config
 from framegen.core.errors import UsageError
 from framegen.core.models.export import ExportMetadata, PairedGain, export_model, load_exported
-from framegen.core.models.rife import Rife3HD, Rife4
+from framegen.core.models.rife import Rife3HD
 from framegen.core.scoring import beats
-from framegen.core.stages import weights
 from framegen.core.training.config import FINETUNE_DEFAULTS, TrainConfig
 from framegen.core.training.cycle import cycle_error
 from framegen.core.training.losses import L2SP
@@ -28,17 +28,8 @@ from framegen.core.training.pairs import sample_pairs, step_rng
 from framegen.core.training.step import autocast_context, train_step
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+SMALL_WEIGHTS = 0.02  # random RIFE weights that make some picture
 QUICK = ["--crop", "64", "--batch-size", "2", "--max-steps", "3", "--seed", "1", "--config", "quick.toml"]
-
-
-def install_random(tmp_path: Path, network: torch.nn.Module, name: str) -> Path:
-    """Random weights saved in the published layout (a `module.` prefix) and imported as NAME."""
-    torch.manual_seed(0)
-    for param in network.parameters():  # small random weights: a network that makes some picture
-        param.data.normal_(0, 0.02)
-    path = tmp_path / f"{name}.pkl"
-    torch.save({f"module.{k}": v for k, v in network.state_dict().items()}, path)
-    return weights.import_file(path, name)
 
 
 @pytest.fixture
@@ -55,7 +46,7 @@ def quick(tmp_path) -> Path:
 
 @pytest.fixture
 def rife4_home(tmp_path) -> Path:
-    return install_random(tmp_path, Rife4(), "rife4")
+    return install_random_rife("rife4", "rife4", tmp_path, std=SMALL_WEIGHTS)
 
 
 def read_metrics(run: Path) -> list[dict[str, str]]:
@@ -235,7 +226,7 @@ def test_rife3hd_fine_tunes_on_midpoints(tmp_path):
 
 
 def test_init_refusals_are_one_line(cli, dataset, tmp_path):
-    install_random(tmp_path, Rife3HD(), "rife3hd")
+    install_random_rife("rife3hd", "rife3hd", tmp_path, std=SMALL_WEIGHTS)
     code, _, err = cli("train", dataset, "--arch", "rife4", "--init", "rife3hd", "-o", "a", *QUICK)
     assert code == 2 and "arch 'rife3hd'" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli("train", dataset, "--arch", "rife4", "--init", "nothing-here", "-o", "b", *QUICK)

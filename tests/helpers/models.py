@@ -3,12 +3,15 @@ download), and a pickle that runs code when it is loaded."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
 
 from framegen.core.models.export import ExportMetadata, export_model
 from framegen.core.models.registry import build_generator
+from framegen.core.models.store import weights_home
 from framegen.core.stages import weights
 
 TINY_MIPAL = {"width": 0.125, "refiner_depth": 3}
@@ -22,12 +25,38 @@ def save_published(path: Path, network, prefix: str, extras: list[str]) -> Path:
     return path
 
 
-def install_random_rife(arch: str, name: str, folder: Path, seed: int = 0) -> Path:
-    """Install random weights of `arch` (rife4 / rife3hd) in the published layout as weights NAME in the
-    test's $FRAMEGEN_HOME (no download); the export folder."""
+def install_random_rife(arch: str, name: str, folder: Path, seed: int = 0, std: float | None = None) -> Path:
+    """Install random weights of `arch` (rife4 / rife3hd) in the published layout, saved as FOLDER/NAME.pkl,
+    as weights NAME in the test's $FRAMEGEN_HOME (no download); the export folder. std: draw every weight
+    from N(0, std) (small weights: a network that makes some picture) instead of the network's own init.
+
+    The first call for an arch, seed and std imports the file with `weights.import_file` (a few tenths of
+    a second; about 30 tests install weights); later calls copy what that import installed (its source
+    still names the first file) unless NAME is already installed, where the import's own rules decide."""
+    file = Path(folder) / f"{name}.pkl"
+    target = weights_home() / name
+    first = FIRST_INSTALLS.get((arch, seed, std))
+    if first is not None and not target.exists():
+        shutil.copyfile(first / "published.pkl", file)
+        shutil.copytree(first / "export", target)
+        return target
     torch.manual_seed(seed)
-    file = save_published(folder / f"{name}.pkl", build_generator(arch, {}), "module.", ["teacher.x"])
-    return weights.import_file(file, name)
+    network = build_generator(arch, {})
+    if std is not None:
+        torch.manual_seed(seed)
+        for param in network.parameters():
+            param.data.normal_(0, std)
+    installed = weights.import_file(save_published(file, network, "module.", ["teacher.x"]), name)
+    if first is None:
+        kept = Path(tempfile.mkdtemp(prefix=f"{arch}-", dir=FIRST_INSTALLS_DIR.name))
+        shutil.copyfile(file, kept / "published.pkl")
+        shutil.copytree(installed, kept / "export")
+        FIRST_INSTALLS[(arch, seed, std)] = kept
+    return installed
+
+
+FIRST_INSTALLS: dict[tuple[str, int, float | None], Path] = {}  # (arch, seed, std) -> the first import's files
+FIRST_INSTALLS_DIR = tempfile.TemporaryDirectory(prefix="framegen-tests-weights-")  # removed at exit
 
 
 def export_tiny(folder, beats_flow: bool | None, **metadata):
