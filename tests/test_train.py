@@ -49,7 +49,8 @@ def tensors_equal(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_train_writes_checkpoints_metrics_samples_export_and_manifest(cli, dataset, config, tmp_path):
+def test_train_writes_checkpoints_metrics_samples_export_and_manifest(cli, dataset, tmp_path):
+    config = tiny_config(tmp_path, sample_windows=4)
     code, out, err = cli("train", dataset, "-o", "run", "--config", config, "--max-steps", "4", *FAST)
     assert code == 0, err
     run = tmp_path / "run"

@@ -33,14 +33,17 @@ def make_dataset(folder: Path, train: int = 6, val: int = 2, size: int = 64, len
         split = "train" if i < train else "val"
         writer.add(split, np.ascontiguousarray(frames[i : i + length]),
                    WindowInfo(shot=f"{split}-shot", frames=list(range(i, i + length))))
-    writer.finish(dict(**DatasetManifest.header({"test": True}), kind=kind))
+    # the parameters make the manifest, and so the dataset's identity for a resume, differ as the windows do
+    parameters = {"test": True, "train": train, "val": val, "size": size, "length": length, "seed": seed}
+    writer.finish(dict(**DatasetManifest.header(parameters), kind=kind))
     return folder
 
 
-def tiny_config(folder: Path, extra: str = "") -> Path:
-    """A train.toml with a tiny model (fast on the CPU) plus `extra` lines."""
+def tiny_config(folder: Path, extra: str = "", sample_windows: int = 0) -> Path:
+    """A train.toml with a tiny model (fast on the CPU) plus `extra` lines. No sample GIFs unless asked
+    for: each costs a model pass and an ffmpeg run per validation, and one test checks them."""
     path = Path(folder) / "train.toml"
-    path.write_text(extra + "\n" + TINY_MODEL)
+    path.write_text(f"sample_windows = {sample_windows}\n{extra}\n{TINY_MODEL}")
     return path
 
 
