@@ -146,8 +146,8 @@ def param_name(param) -> str:
 @functools.cache
 def click_command() -> TyperGroup:
     """The click group Typer builds from `app`, built once per process: building it reads every command's
-    signature and type hints (tens of milliseconds), and a process that runs framegen many times (a Python
-    user's loop, the tests) would pay that on every run."""
+    signature and evaluates its type hints, work a process that runs framegen many times (a Python user's
+    loop, the tests) would otherwise repeat on every run."""
     return typer.main.get_command(app)
 
 

@@ -30,9 +30,9 @@ def install_random_rife(arch: str, name: str, folder: Path, seed: int = 0, std: 
     as weights NAME in the test's $FRAMEGEN_HOME (no download); the export folder. std: draw every weight
     from N(0, std) (small weights: a network that makes some picture) instead of the network's own init.
 
-    The first call for an arch, seed and std imports the file with `weights.import_file` (a few tenths of
-    a second; about 30 tests install weights); later calls copy what that import installed (its source
-    still names the first file) unless NAME is already installed, where the import's own rules decide."""
+    The first call for an arch, seed and std imports the file with `weights.import_file`, which builds,
+    loads, exports and reloads the network; later calls copy what that import installed (its source still
+    names the first file) unless NAME is already installed, where the import's own rules decide."""
     file = Path(folder) / f"{name}.pkl"
     target = weights_home() / name
     first = FIRST_INSTALLS.get((arch, seed, std))
