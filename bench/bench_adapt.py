@@ -30,7 +30,8 @@ from peak_rss import run_polled
 def step_peak_mb(checkpoint: str, crop: int, batch: int) -> float:
     """Peak RSS (MB) of this process after two adaptation steps on `batch` crops of `crop` px."""
     from framegen.core.engines import get_engine
-    from framegen.core.training.adapt import AdaptConfig, CropPool, ShotAdapter
+    from framegen.core.training.adapt import CropPool, ShotAdapter
+    from framegen.core.training.adapt_config import AdaptConfig
 
     engine = get_engine("model", checkpoint, "cpu")
     rng = np.random.default_rng(0)

@@ -24,7 +24,8 @@ from framegen.core.media.metrics import psnr
 from framegen.core.media.movie import MovieReader, probe_movie
 from framegen.core.scenes import FilterConfig, analyse_movie
 from framegen.core.stages.evaluate.movie import scored_targets, shot_drawings
-from framegen.core.training.adapt import AdaptConfig, CropPool, ShotAdapter
+from framegen.core.training.adapt import CropPool, ShotAdapter
+from framegen.core.training.adapt_config import AdaptConfig
 
 
 def mean_psnr(engine, drawings: list[np.ndarray], targets: list[int]) -> float:

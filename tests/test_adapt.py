@@ -19,7 +19,8 @@ from framegen.core.media.images import write_png
 from framegen.core.models.export import ExportMetadata, export_model
 from framegen.core.models.registry import build_generator
 from framegen.core.stages.interpolate import InterpolateConfig, interpolate_video
-from framegen.core.training.adapt import AdaptConfig, CropPool, ShotAdapter
+from framegen.core.training.adapt import CropPool, ShotAdapter
+from framegen.core.training.adapt_config import AdaptConfig
 
 SHOT_FRAMES = 16
 WIDTH, HEIGHT = 96, 64

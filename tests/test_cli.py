@@ -172,9 +172,10 @@ def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path, monkeypatch):
 
 
 def test_light_commands_never_load_torch(tmp_path):
-    """`--help` and the stages without a model (extract, filter's default detector, build-dataset, synth,
-    export-gif) start in a fraction of a second: they never import torch (a fresh process, as a user's would
-    be)."""
+    """`--help`, the stages without a model (extract, filter's default detector, build-dataset, synth,
+    export-gif) and `interpolate` with an engine that runs no network (two images, a movie; `auto` with no
+    weights installed, offline, is flow) start in a fraction of a second: they never import torch (a fresh
+    process, as a user's would be)."""
     import subprocess
     import sys
 
@@ -185,7 +186,10 @@ def test_light_commands_never_load_torch(tmp_path):
     commands = [["--help"], ["extract", "--help"], ["-q", "extract", str(movie), "-o", "frames"],
                 ["-q", "filter", "frames"], ["-q", "build-dataset", "frames", "-o", "dataset", "--size", "32"],
                 ["-q", "synth", "-o", "synth", "--windows", "2", "--size", "32", "--workers", "1"],
-                ["-q", "export-gif", "frames", "-o", "movie.gif"]]
+                ["-q", "export-gif", "frames", "-o", "movie.gif"],
+                ["-q", "interpolate", "frames/000001.png", "frames/000009.png", "--engine", "blend", "-o", "blend.gif"],
+                ["-q", "interpolate", "frames/000001.png", "frames/000009.png", "-o", "auto.gif"],
+                ["-q", "interpolate", str(movie), "--engine", "flow", "-o", "double.mp4"]]
     script = (
         "import sys\n"
         "from framegen.cli import run_cli\n"
@@ -196,7 +200,7 @@ def test_light_commands_never_load_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "movie.gif").exists()
+    assert all((tmp_path / name).exists() for name in ("movie.gif", "blend.gif", "auto.gif", "double.mp4"))
     assert all((tmp_path / folder / "manifest.json").exists() for folder in ("dataset", "synth"))
 
 

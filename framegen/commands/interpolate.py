@@ -147,7 +147,7 @@ def interpolate_settings(config: Path | None, flags: dict, detector_flags: dict,
     """InterpolateConfig from the flags over the --config file, its [filter] and [adaptation] tables too."""
     from framegen.core.scenes import FilterConfig
     from framegen.core.stages.interpolate import InterpolateConfig
-    from framegen.core.training.adapt import AdaptConfig
+    from framegen.core.training.adapt_config import AdaptConfig
 
     settings = resolve_config(InterpolateConfig, flags, config)
     detection = resolve_config(FilterConfig, detector_flags, base=settings.filter.model_dump())  # flags over file

@@ -78,7 +78,6 @@ def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "a
         from framegen.core.engines.minterpolate import MinterpolateEngine
 
         return MinterpolateEngine()
-    from framegen.core.engines.model import ModelEngine
     from framegen.core.models.store import resolve_export
 
     source = resolve_export(checkpoint) if checkpoint is not None else None
@@ -86,7 +85,7 @@ def get_engine(name: str, checkpoint: str | Path | None = None, device: str = "a
         if source is None:
             raise UsageError("the model engine needs --checkpoint: an export folder, a training run folder or "
                              "installed weights by NAME (`framegen weights list`)")
-        return ModelEngine.load(source, device=device)
+        return load_model(source, device)
     if source is not None:
         return auto_engine(source, device, "--engine model uses it anyway", fetch)
     run = workspace_run()
@@ -134,11 +133,18 @@ def workspace_run() -> Path | None:
     return run if (run / "export" / "model.json").is_file() else None
 
 
+def load_model(source: Path, device: str) -> Engine:
+    """The model engine running the export in `source`. Imported here, so that torch loads only where a
+    network runs: blend, flow and `auto` choosing flow start without it."""
+    from framegen.core.engines.model import ModelEngine
+
+    return ModelEngine.load(source, device=device)
+
+
 def auto_engine(trained: Path | None, device: str, anyway: str, fetch: Fetch | None) -> Engine:
     """`auto` (see the module docstring): a qualifying trained export, else installed RIFE weights, else
     AUTO_FETCH fetched once, else flow. `anyway`: how to use the trained export when `auto` skips it."""
     from framegen.core.engines.flow import FlowEngine
-    from framegen.core.engines.model import ModelEngine
     from framegen.core.models.store import installed_weights
 
     engine, skipped = trained_engine(trained, device, anyway) if trained is not None else (None, "")
@@ -150,19 +156,17 @@ def auto_engine(trained: Path | None, device: str, anyway: str, fetch: Fetch | N
             said(f"auto uses the installed {name} weights ({folder})" + (f", {skipped}" if skipped else
                         f": no trained model that beat flow was given, and {name} is the first installed of "
                         f"{', '.join(AUTO_WEIGHTS)}"))
-            return ModelEngine.load(folder, device=device)
+            return load_model(folder, device)
     folder, why_flow = fetch_auto_weights(fetch, skipped)
     if folder is not None:
-        return ModelEngine.load(folder, device=device)
+        return load_model(folder, device)
     said(f"auto uses flow, {skipped}; {why_flow}" if skipped else f"auto uses flow: {why_flow}")
     return FlowEngine()
 
 
 def trained_engine(trained: Path, device: str, anyway: str) -> tuple[Engine | None, str]:
     """(the trained export's engine, "") when `auto` takes it, else (None, what it skipped and why)."""
-    from framegen.core.engines.model import ModelEngine
-
-    engine = ModelEngine.load(trained, device=device)  # loaded even if skipped: a broken file is refused
+    engine = load_model(trained, device)  # loaded even if skipped: a broken file is refused
     metadata = engine.info.metadata
     if metadata.source is not None:  # published weights, named by the user: their choice of 2.
         said(f"auto uses the published weights in {trained}, as given")

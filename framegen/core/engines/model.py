@@ -42,9 +42,9 @@ import torch
 
 from framegen.core.engines.base import Engine
 from framegen.core.media.convert import batch_to_image, image_to_batch
+from framegen.core.models.device import pick_device
 from framegen.core.models.export import ExportedModelInfo, load_exported
 from framegen.core.models.registry import interpolate_padded
-from framegen.core.resources import pick_device
 
 TILE_SIDE = 768  # px, largest tile side (rounded down to the generator's size_multiple, at least one multiple)
 OVERLAP = 64  # px of overlap between neighbouring tiles

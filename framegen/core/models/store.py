@@ -14,10 +14,12 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framegen.core.errors import FramegenError, InputError
-from framegen.core.models.export import ExportedModelInfo, load_exported
+
+if TYPE_CHECKING:  # torch: imported where weights are loaded, so `auto` choosing flow starts without it
+    from framegen.core.models.export import ExportedModelInfo
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ def resolve_export(checkpoint: str | Path) -> Path:
 
 
 def list_installed() -> list[InstalledWeights]:
+    """Every installed NAME, each loaded to check it (info None when it does not load)."""
+    from framegen.core.models.export import load_exported
+
     home = weights_home()
     found = []
     for aside in sorted(home.glob(".*.old.*")) if home.is_dir() else []:

@@ -42,13 +42,12 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import TYPE_CHECKING, Iterable, Iterator, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from framegen.core.engines import ENGINE_NAMES, Engine, get_engine, refuse_weights_as_engine
-from framegen.core.engines.model import ModelEngine
 from framegen.core.errors import InputError, UsageError
 from framegen.core.media.animation import Audio, check_animation, is_animation_file, pingpong_frames, write_animation
 from framegen.core.media.images import NotAnImageError, open_image, read_image, with_channels, write_png
@@ -56,17 +55,12 @@ from framegen.core.media.movie import MovieInfo, MovieReader, probe_movie
 from framegen.core.progress import progress, rough_duration
 from framegen.core.resources import available_memory
 from framegen.core.scenes import FilterConfig, analyse_movie, shot_spans
-from framegen.core.training.adapt import (
-    ADAPT_FRAMES,
-    AdaptConfig,
-    AdaptReport,
-    CropPool,
-    ShotAdapter,
-    adaptation_memory,
-    shot_pools,
-)
-from framegen.core.training.cycle import CYCLE_ARCHS
+from framegen.core.training.adapt_config import AdaptConfig
 from framegen.core.workspace import check_output_file, stage_output
+
+if TYPE_CHECKING:  # torch: imported where a network runs, so blend and flow start without it
+    from framegen.core.engines.model import ModelEngine
+    from framegen.core.training.adapt import AdaptReport, CropPool, ShotAdapter
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +188,8 @@ def check_memory(engine: Engine, height: int, width: int, channels: int, kind: s
         return
     pipeline = height * width * (PIPELINE_BYTES * channels + ENCODER_BYTES[kind]) + ENCODER_BASE
     if adapting is not None:
+        from framegen.core.training.adapt import ADAPT_FRAMES, adaptation_memory
+
         pipeline += adaptation_memory(adapting, engine.generator, engine.info.arch) + ADAPT_FRAMES * height * width * channels
     needed = pipeline + engine.fit_memory(height, width, channels, budget - pipeline)
     log.debug(f"memory: about {needed / 2**20:.0f} MB for {width}x{height} frames ({engine.name} engine); "
@@ -237,7 +233,7 @@ def read_pair(path_a: Path, path_b: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def use_ensemble(engine: Engine, config: InterpolateConfig) -> None:
     """`ensemble`: the model engine averages three passes per frame; any other engine is a usage error."""
-    if isinstance(engine, ModelEngine):
+    if engine.name == "model":
         engine.ensemble = config.ensemble
     elif config.ensemble:
         raise UsageError(f"--ensemble is for the model engine, not {engine.name}")
@@ -334,7 +330,7 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
     def source_times() -> Iterator[Fraction]:  # output frame k shows this source position; never held whole
         return (k * input_fps / output_fps for k in range(count))
 
-    if isinstance(engine, ModelEngine):
+    if engine.name == "model":
         state_cost(engine, movie, info, config, plan_segments(drawings, cuts, source_times()))
     segments = plan_segments(drawings, cuts, source_times())
     # the sound stops with the pictures: a variable-rate movie's frames, played at one rate, may last less
@@ -345,6 +341,8 @@ def interpolate_video(movie: Path, output: Path, engine: Engine, config: Interpo
             MovieReader(movie, info, 0, config.start, config.end) if adapter else nullcontext() as ahead:
         task = bar.add_task("interpolate", total=count)
         if adapter is not None:
+            from framegen.core.training.adapt import shot_pools
+
             shots = movie_scenes.shots()
             pools = shot_pools(iter(ahead), movie_scenes, config.adaptation)
             adapt_task = bar.add_task("adapt", total=len(shots), unit="shots")
@@ -400,7 +398,10 @@ def shot_adapter(engine: Engine, config: InterpolateConfig) -> ShotAdapter | Non
     """The adapter of `engine`'s network with --adapt (UsageError when it has none that adapts), else None."""
     if not config.adapt:
         return None
-    arch = engine.info.arch if isinstance(engine, ModelEngine) and engine.info is not None else None
+    from framegen.core.training.adapt import ShotAdapter
+    from framegen.core.training.cycle import CYCLE_ARCHS
+
+    arch = engine.info.arch if engine.name == "model" and engine.info is not None else None
     if arch not in CYCLE_ARCHS:
         what = f"the {arch} network" if arch else f"the {engine.name} engine, which has no network,"
         raise UsageError(f"--adapt needs a network that adapts ({', '.join(CYCLE_ARCHS)}); {what} cannot: "

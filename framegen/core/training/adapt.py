@@ -26,10 +26,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from framegen.core.scenes import MovieScenes
+from framegen.core.training.adapt_config import AdaptConfig
 from framegen.core.training.cycle import CycleNetwork, cycle_error, cycle_terms
 from framegen.core.training.losses import RifeLoss, RifeLossConfig
 
@@ -41,22 +41,6 @@ ADAPT_FRAMES = 4  # full frames held while a pool is collected: the three of a t
 # backward pass. Measured as the growth of peak RSS from 2 x 128^2 to 4 x 256^2 crops (bench/bench_adapt.py
 # --memory): rife4 4.7 and 5.2 KB in two runs, rife3hd 9.7 KB.
 STEP_BYTES_PER_PIXEL = {"rife4": 6_000, "rife3hd": 11_000}
-
-
-class AdaptConfig(BaseModel):
-    """How a network adapts to one shot (`--adapt-*` options)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    steps: int = Field(10, ge=1, le=10_000)  # optimiser steps per shot
-    lr: float = Field(1e-5, gt=0, le=1.0)  # AdamW, no weight decay
-    batch: int = Field(4, ge=1, le=64)  # crops per step
-    crop: int = Field(256, ge=32, le=2048)  # px, square; smaller where the frames are smaller
-    pull: float = Field(0.1, ge=0)  # weight of L1(f(A, M), f0(A, M)) towards the frozen network's outputs
-    min_drawings: int = Field(4, ge=3)  # a shot with fewer input drawings is not adapted
-    max_triplets: int = Field(32, ge=1, le=4096)  # triplets per shot in the pool, spread over it
-    crops_per_triplet: int = Field(2, ge=1, le=64)
-    seed: int = 0
 
 
 @dataclass

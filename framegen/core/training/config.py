@@ -9,12 +9,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from framegen.core.errors import UsageError
+from framegen.core.models.device import runs_on_cpu
 from framegen.core.models.registry import (
     get_arch,
     resolve_discriminator_config,
     resolve_generator_config,
 )
-from framegen.core.resources import runs_on_cpu
 from framegen.core.training.cycle import CYCLE_ARCHS
 from framegen.core.training.losses import GanConfig, resolve_loss_config
 from framegen.core.training.pairs import TimesMode

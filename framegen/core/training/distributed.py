@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from framegen.core.resources import pick_device
+from framegen.core.models.device import pick_device
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from framegen.core.media.animation import write_animation
 from framegen.core.media.images import label_columns
 from framegen.core.scenes import FilterConfig
 from framegen.core.scoring import ALL, EngineScores, GapScores, common_window_length, open_windows, score_engine
-from framegen.core.training.adapt import AdaptConfig
+from framegen.core.training.adapt_config import AdaptConfig
 
 
 class EvaluateConfig(BaseModel):
