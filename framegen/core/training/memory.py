@@ -7,10 +7,10 @@ The estimate adds three parts (bytes):
                  moments, its EMA (and the starting weights with --init); discriminator weights, gradients
                  and two moments
     activations  what one training step keeps for its backward pass, measured exactly by running the step
-                 on PyTorch's `meta` device (shapes only, no memory, about a second) with a saved-tensor
-                 hook, times ACTIVATION_OVERHEAD; on small frames, and for a step that needs values
-                 (rife3hd's), the step runs for real once on one small window instead (a tenth of the time,
-                 the same bytes), and what it saves is scaled by the batch and the pixels
+                 on PyTorch's `meta` device (shapes only, no memory) with a saved-tensor hook, times
+                 ACTIVATION_OVERHEAD; on small frames, and for a step that needs values (rife3hd's), the
+                 step runs for real once on one small window instead (cheaper there, the same bytes), and
+                 what it saves is scaled by the batch and the pixels
 The constants are calibrated against the peak RSS of real runs (below; `python bench/bench_train_memory.py`
 prints estimate and measurement side by side).
 """
@@ -48,9 +48,10 @@ GB = 1e9
 # what it saves for backward grows with the pixels (32, 64, 128 px: 2.1, 8.5, 33.8 MB for one rife3hd window).
 VALUE_STEP_SIDE = 32
 # Frames of at most this many pixels are measured on one real window rather than traced on `meta`: the
-# trace costs the same at any size (rife4: about a second), one real 64 px window a tenth of that. Both ways
-# agree within 1.3% (rife4, its cycle objective and a small mipal, 64 px; 2026-12-07), a real window of the
-# batch of one the more: what does not grow with the batch is counted once per window.
+# trace costs the same at any size, a real window of small frames much less. Both ways
+# agree within 1.3% (rife4, its cycle objective and a small mipal, 64 px; 2026-12-07; checked by
+# test_small_frames_are_measured_on_one_real_window...), a real window of the batch of one the more: what
+# does not grow with the batch is counted once per window.
 REAL_STEP_PIXELS = 64 * 64
 
 
